@@ -1,0 +1,35 @@
+# Every target creates/uses .venv by itself: on a fresh machine `make lab` or `make test` is enough.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: lab test test-fast data bench clean-venv strip-notebooks
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+data: $(STAMP)
+	$(PY) -m course_lib data fetch mnist
+	-$(PY) -m course_lib data fetch fashion_mnist
+
+lab: data
+	$(VENV)/bin/jupyter lab --notebook-dir=. notebooks/
+
+# The whole suite: library, notebooks executed in fast mode, widgets driven, browser, torchrun.
+test: data
+	COURSE_FAST=1 $(PY) -m pytest -ra $(PYTEST_ARGS)
+
+bench: data
+	$(PY) benchmarks/run_all.py
+
+strip-notebooks: $(STAMP)
+	$(PY) -m course_lib.nbtools strip notebooks quizzes summaries
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,67 @@
+"""Command line: `python -m course_lib data fetch mnist`, `python -m course_lib train --dataset mnist`."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .config import add_config_arguments, config_from_args
+from .data import DATASETS, data_root, is_available
+from .errors import CourseError
+
+
+def _data(args) -> int:
+    from . import provision
+
+    if args.action == "list":
+        for name, spec in DATASETS.items():
+            state = "ready" if is_available(name, args.root) else "missing"
+            print(f"{name:<14} {str(spec.input_shape):<14} {spec.num_classes:>4} classes  {state}")
+        return 0
+    names = list(DATASETS) if args.name == "all" else [args.name]
+    for name in names:
+        print(provision.fetch(name, args.root, try_download=not args.offline))
+    return 0
+
+
+def _train(args) -> int:
+    from .recipes import run_training
+
+    config = config_from_args(args)
+    run_training(config)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m course_lib", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    data = sub.add_parser("data", help="provision and list datasets")
+    data.add_argument("action", choices=["fetch", "list"])
+    data.add_argument("name", nargs="?", default="all", help=f"{', '.join(DATASETS)} or all")
+    data.add_argument("--root", default=None, help=f"data folder (default: {data_root()})")
+    data.add_argument("--offline", action="store_true", help="skip torchvision's download attempt")
+    data.set_defaults(func=_data)
+
+    train = sub.add_parser("train", help="train a model; every TrainConfig field is a flag")
+    add_config_arguments(train)
+    train.set_defaults(func=_train)
+
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser.parse_args(argv)
+    if args.command == "train" and args.dataset in DATASETS:
+        # flags not given on the command line fall back to the dataset's tuned recipe
+        from dataclasses import asdict
+
+        from .recipes import default_config
+
+        train.set_defaults(**asdict(default_config(args.dataset)))
+        args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except CourseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

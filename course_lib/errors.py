@@ -1,0 +1,21 @@
+"""Errors the course raises on bad input, each saying what was wrong and what to do."""
+
+
+class CourseError(Exception):
+    """Base class: something the learner can fix (the message says how)."""
+
+
+class DataError(CourseError):
+    """A data set is missing, corrupted or in the wrong format."""
+
+
+class UnknownNameError(CourseError, KeyError):
+    """A name (dataset, head, backbone...) is not registered."""
+
+    def __str__(self) -> str:  # KeyError would quote the message otherwise
+        return str(self.args[0])
+
+
+def unknown_name(kind: str, name: str, valid) -> UnknownNameError:
+    """Build the error for an unknown `kind` called `name`, listing the valid names."""
+    return UnknownNameError(f"unknown {kind} {name!r}; valid {kind}s: {', '.join(sorted(valid))}")

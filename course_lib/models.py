@@ -1,0 +1,144 @@
+"""Models `y_pred = f(X, W)`: a backbone (`forward_features`) followed by a head from heads.py.
+
+Backbones are plain conv stacks (conv3x3 -> BatchNorm -> ReLU blocks, max-pool between stages),
+so every layer is easy to inspect for the "successive distillation" lesson.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from .data import get_spec
+from .errors import unknown_name
+from .heads import HEADS, Head, make_head
+
+
+class ConvStack(nn.Module):
+    """Stages of conv3x3-BN-ReLU blocks; a 2x2 max-pool after every stage but (optionally) the last."""
+
+    def __init__(self, in_channels: int, stages: Sequence[Sequence[int]], pool_after_last: bool = False):
+        super().__init__()
+        self.in_channels = in_channels
+        layers: dict[str, nn.Module] = {}
+        channels = in_channels
+        for s, widths in enumerate(stages, start=1):
+            for b, width in enumerate(widths, start=1):
+                layers[f"conv{s}_{b}"] = nn.Sequential(
+                    nn.Conv2d(channels, width, 3, padding=1, bias=False),
+                    nn.BatchNorm2d(width),
+                    nn.ReLU(inplace=True),
+                )
+                channels = width
+            if s < len(stages) or pool_after_last:
+                layers[f"pool{s}"] = nn.MaxPool2d(2)
+        self.layers = nn.Sequential()
+        for name, module in layers.items():
+            self.layers.add_module(name, module)
+        self.out_channels = channels
+
+    def check_input(self, x: torch.Tensor) -> None:
+        if x.ndim != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"this backbone expects images (N, {self.in_channels}, H, W), got shape {tuple(x.shape)}. "
+                "Check the dataset (MNIST-like: 1 channel, CIFAR: 3) or add a batch dimension "
+                "with x.unsqueeze(0)."
+            )
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        self.check_input(x)
+        return self.layers(x)
+
+    forward = forward_features
+
+    def feature_maps(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The output of every conv block and pool, in order: {'conv1_1': (N,C,H,W), ...}."""
+        self.check_input(x)
+        out = {}
+        for name, layer in self.layers.named_children():
+            x = layer(x)
+            out[name] = x
+        return out
+
+
+def receptive_fields(backbone: ConvStack) -> list[tuple[str, int, int]]:
+    """(layer name, receptive field in input pixels, jump/stride) after each layer of a ConvStack."""
+    rf, jump, result = 1, 1, []
+    for name, layer in backbone.layers.named_children():
+        module = layer[0] if isinstance(layer, nn.Sequential) else layer
+        k = module.kernel_size if isinstance(module.kernel_size, int) else module.kernel_size[0]
+        s = module.stride if isinstance(module.stride, int) else module.stride[0]
+        rf += (k - 1) * jump  # each step of a kernel reaches `jump` input pixels further
+        jump *= s
+        result.append((name, rf, jump))
+    return result
+
+
+BACKBONES = {
+    # name: (stages, pool_after_last); in_channels comes from the dataset
+    "mnist_small": (((8, 12), (12, 16), (16,)), False),  # 28x28 -> 16x7x7
+    "cifar_net": (((32, 32), (64, 64), (128, 128)), False),  # 32x32 -> 128x8x8
+    "vgg_tiny224": (((16,), (32,), (64,), (128,), (256, 512)), True),  # 224x224 -> 512x7x7
+}
+DEFAULT_BACKBONE = {"mnist": "mnist_small", "fashion_mnist": "mnist_small",
+                    "cifar10": "cifar_net", "cifar100": "cifar_net"}
+
+
+def make_backbone(name: str, in_channels: int) -> ConvStack:
+    """Build the registered backbone `name` for images with `in_channels` channels."""
+    if name not in BACKBONES:
+        raise unknown_name("backbone", name, BACKBONES)
+    stages, pool_last = BACKBONES[name]
+    return ConvStack(in_channels, stages, pool_last)
+
+
+@torch.no_grad()
+def feature_shape(backbone: nn.Module, input_shape: tuple[int, int, int]) -> tuple[int, int, int]:
+    """(C, H, W) of the backbone's features for one input of `input_shape`, by a dry run."""
+    was_training = backbone.training
+    backbone.eval()
+    out = backbone.forward_features(torch.zeros(1, *input_shape))
+    backbone.train(was_training)
+    return tuple(out.shape[1:])
+
+
+class ImageClassifier(nn.Module):
+    """`backbone.forward_features` then `head`: images (N,C,H,W) -> logits (N,K)."""
+
+    def __init__(self, backbone: ConvStack, head: Head, input_shape: tuple[int, int, int]):
+        super().__init__()
+        self.backbone, self.head, self.input_shape = backbone, head, tuple(input_shape)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.backbone.forward_features(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.forward_features(x))
+
+    def reset_classifier(self, head: str, num_classes: int, **kwargs) -> None:
+        """Swap in a new head (timm's reset_classifier), sized from the backbone's features."""
+        c, h, w = feature_shape(self.backbone, self.input_shape)
+        self.head = make_head(head, c, num_classes, (h, w), **kwargs)
+
+
+def build_model(dataset: str, head: str = "gap_fc", backbone: str | None = None,
+                input_shape: tuple[int, int, int] | None = None, **head_kwargs) -> ImageClassifier:
+    """The model for `dataset` (its input shape and class count) with the chosen head."""
+    spec = get_spec(dataset)
+    if head not in HEADS:  # fail before building anything
+        raise unknown_name("head", head, HEADS)
+    input_shape = tuple(input_shape or spec.input_shape)
+    net = make_backbone(backbone or DEFAULT_BACKBONE[dataset], input_shape[0])
+    c, h, w = feature_shape(net, input_shape)
+    return ImageClassifier(net, make_head(head, c, spec.num_classes, (h, w), **head_kwargs), input_shape)
+
+
+def count_parameters(module: nn.Module, trainable_only: bool = True) -> int:
+    """Number of (trainable) scalar parameters in `module`."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
+
+
+def parameter_table(module: nn.Module) -> list[tuple[str, tuple[int, ...], int]]:
+    """(name, shape, count) for every parameter tensor, for printing."""
+    return [(n, tuple(p.shape), p.numel()) for n, p in module.named_parameters()]

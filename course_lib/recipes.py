@@ -1,0 +1,57 @@
+"""Ready-made runs: a tuned default config per dataset and `run_training(config)` that wires
+data + model + fit together (used by the CLI, the lessons and the benchmarks)."""
+from __future__ import annotations
+
+import platform
+import time
+
+import torch
+
+from .config import TrainConfig
+from .data import get_loaders, get_spec, is_fast_mode
+from .models import ImageClassifier, build_model, count_parameters
+from .train import History, fit, seed_everything
+
+# The default recipe per dataset (what `python -m course_lib train --dataset NAME` runs).
+RECIPES: dict[str, TrainConfig] = {
+    "mnist": TrainConfig(dataset="mnist", epochs=1, batch_size=128, lr=0.05),
+    "fashion_mnist": TrainConfig(dataset="fashion_mnist", epochs=3, batch_size=128, lr=0.05),
+    "cifar10": TrainConfig(dataset="cifar10", epochs=10, batch_size=256, lr=0.1, augment=True,
+                           label_smoothing=0.1),
+    "cifar100": TrainConfig(dataset="cifar100", epochs=15, batch_size=256, lr=0.1, augment=True,
+                            label_smoothing=0.1),
+}
+
+
+def default_config(dataset: str = "mnist", **overrides) -> TrainConfig:
+    """The tuned recipe for `dataset`, with `overrides` applied."""
+    get_spec(dataset)  # clear error for unknown names
+    return RECIPES[dataset].replace(**overrides)
+
+
+def environment_line() -> str:
+    """Hardware and software a result was measured on (every reported number carries it)."""
+    cpu = platform.processor() or platform.machine()
+    threads = torch.get_num_threads()
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"torch {torch.__version__}, {cpu}, {threads} CPU threads, {gpu}"
+
+
+def run_training(config: TrainConfig, progress: bool = True) -> tuple[ImageClassifier, History]:
+    """Print the config, build loaders and model from it, train, and return (model, history)."""
+    if is_fast_mode() and config.epochs > 1:
+        config = config.replace(epochs=1)
+        print("COURSE_FAST=1: 1 epoch on a subset")
+    print(f"config:\n{config.describe()}\n{environment_line()}")
+    seed_everything(config.seed)
+    train_loader, test_loader = get_loaders(
+        config.dataset, config.batch_size, in_memory=config.in_memory, root=config.data_root or None,
+        augment=config.augment, seed=config.seed, train_size=config.train_size or None)
+    model = build_model(config.dataset, config.head, config.backbone or None)
+    print(f"model: {count_parameters(model):,} parameters; "
+          f"{len(train_loader)} batches of {config.batch_size} per epoch")
+    start = time.perf_counter()
+    history = fit(model, train_loader, test_loader, config, progress=progress)
+    print(f"done in {time.perf_counter() - start:.1f} s; final test accuracy "
+          f"{history.test_acc[-1]:.2%}" if len(history) else "nothing to do")
+    return model, history
