@@ -15,6 +15,8 @@ import struct
 import tempfile
 from pathlib import Path
 
+import codecs
+
 import numpy as np
 
 from .errors import DataError
@@ -29,6 +31,7 @@ _ALLOWED_GLOBALS = {
     ("numpy._core.multiarray", "_reconstruct"): _np_reconstruct,
     ("numpy", "ndarray"): np.ndarray,
     ("numpy", "dtype"): np.dtype,
+    ("_codecs", "encode"): codecs.encode,  # how protocol-2 pickles from Python 3 store bytes
 }
 
 

@@ -154,8 +154,9 @@ def make_optimizer(model: nn.Module, config: TrainConfig, steps_per_epoch: int):
     opt = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
                           nesterov=config.momentum > 0, weight_decay=config.weight_decay)
     if config.schedule == "onecycle":
+        total = max(4, config.epochs * steps_per_epoch)  # OneCycle needs a few steps per phase
         sched = torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=config.lr, total_steps=max(1, config.epochs * steps_per_epoch), pct_start=0.25)
+            opt, max_lr=config.lr, total_steps=total, pct_start=max(0.25, 2 / total))
     elif config.schedule == "constant":
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
     else:

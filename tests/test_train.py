@@ -1,0 +1,160 @@
+"""Training: one batch's life cycle, evaluation, fit, checkpoints that survive a kill."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+from torch import nn
+
+from course_lib import checkpoint, data, train
+from course_lib.config import TrainConfig
+from course_lib.models import build_model
+
+from .conftest import REPO
+
+
+def test_get_device_prefers_what_is_asked_then_cpu_here():
+    assert train.get_device("cpu").type == "cpu"
+    expected = "cuda" if torch.cuda.is_available() else train.get_device().type
+    assert train.get_device().type == expected
+
+
+def test_train_step_is_one_sgd_update():
+    torch.manual_seed(0)
+    model = nn.Linear(4, 3)
+    X, y = torch.randn(8, 4), torch.randint(0, 3, (8,))
+    W, b = model.weight.detach().clone(), model.bias.detach().clone()
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    result = train.train_step(model, (X, y), nn.CrossEntropyLoss(), opt, torch.device("cpu"))
+    # by hand: dLoss/dlogits = (softmax - onehot) / N
+    logits = X @ W.T + b
+    g = (logits.softmax(1) - nn.functional.one_hot(y, 3)) / len(y)
+    assert torch.allclose(model.weight, W - 0.5 * g.T @ X, atol=1e-6)
+    assert torch.allclose(model.bias, b - 0.5 * g.sum(0), atol=1e-6)
+    assert abs(result.loss.item() - nn.functional.cross_entropy(logits, y).item()) < 1e-6
+    assert result.correct.item() == (logits.argmax(1) == y).sum().item() and result.count == 8
+
+
+@pytest.mark.parametrize("bf16", [False, True])
+def test_loss_goes_down_on_a_tiny_batch(bf16):
+    torch.manual_seed(0)
+    model = build_model("mnist", "gap_fc")
+    X, y = torch.randn(16, 1, 28, 28), torch.arange(16) % 10
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    losses = [train.train_step(model, (X, y), nn.CrossEntropyLoss(), opt, torch.device("cpu"), bf16=bf16).loss.item()
+              for _ in range(40)]
+    assert losses[-1] < 0.5 * losses[0]
+
+
+class _FixedLogits(nn.Module):
+    def __init__(self, logits):
+        super().__init__()
+        self.logits = logits
+        self.dummy = nn.Parameter(torch.zeros(()))
+        self.modes = []
+
+    def forward(self, x):
+        self.modes.append(self.training)
+        assert not torch.is_grad_enabled(), "evaluate must not build a graph"
+        return self.logits[x.long().view(-1)] + self.dummy
+
+
+def test_evaluate_uses_eval_mode_no_grad_and_per_class_accuracy():
+    logits = torch.tensor([[2.0, 0, 0], [0, 2.0, 0], [2.0, 0, 0], [0, 0, 2.0]])
+    labels = torch.tensor([0, 1, 1, 2])
+    model = _FixedLogits(logits)
+    loader = [(torch.arange(4).float(), labels)]
+    result = train.evaluate(model, loader, torch.device("cpu"))
+    assert model.modes == [False] and model.training  # eval during, train mode restored after
+    assert result.accuracy == pytest.approx(0.75)
+    assert result.per_class_accuracy == pytest.approx([1.0, 0.5, 1.0])
+    assert result.loss == pytest.approx(nn.functional.cross_entropy(logits, labels).item())
+
+
+def test_fit_learns_the_fake_digits(fake_root):
+    torch.manual_seed(0)
+    cfg = TrainConfig(epochs=6, batch_size=16, lr=0.1)
+    train_loader, test_loader = data.get_loaders("mnist", 16, root=fake_root, fast=False)
+    history = train.fit(build_model("mnist", "gap_fc"), train_loader, test_loader, cfg, progress=False)
+    assert history.epoch == [1, 2, 3, 4, 5, 6] and len(history.seconds) == 6
+    assert history.test_acc[-1] > 0.5  # 10 classes: chance is 0.1
+
+
+_RUN = textwrap.dedent("""
+    import os, signal, sys, torch
+    from course_lib import data, train
+    from course_lib.config import TrainConfig
+    from course_lib.models import build_model
+    root, ckpt, kill_after = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    cfg = TrainConfig(epochs=3, batch_size=32, lr=0.05, checkpoint=ckpt, seed=1)
+    train.seed_everything(cfg.seed)
+    model = build_model("mnist", "gap_fc")
+    tr, te = data.get_loaders("mnist", 32, root=root, fast=False, seed=cfg.seed)
+    def die(epoch, history):
+        if epoch == kill_after:
+            os.kill(os.getpid(), signal.SIGKILL)   # a real kill -9, no cleanup
+    train.fit(model, tr, te, cfg, on_epoch_end=die, progress=False)
+    torch.save(model.state_dict(), ckpt + ".final")
+""")
+
+
+def _run(root, ckpt, kill_after):
+    return subprocess.run([sys.executable, "-c", _RUN, str(root), str(ckpt), str(kill_after)],
+                          cwd=REPO, capture_output=True, text=True, timeout=300)
+
+
+def test_killed_run_resumes_at_the_right_epoch_with_the_same_weights(fake_root, tmp_path):
+    straight = _run(fake_root, tmp_path / "a.pt", 0)
+    assert straight.returncode == 0, straight.stderr
+    killed = _run(fake_root, tmp_path / "b.pt", 1)
+    assert killed.returncode == -9  # SIGKILL after epoch 1's checkpoint
+    state = checkpoint.load_checkpoint(tmp_path / "b.pt")
+    assert state["epoch"] == 1 and state["history"]["epoch"] == [1]
+    resumed = _run(fake_root, tmp_path / "b.pt", 0)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed from" in resumed.stdout and "1 of 3 epochs done" in resumed.stdout
+    assert "epoch 1/3" not in resumed.stdout.split("resumed from")[1]
+    final_a = torch.load(str(tmp_path / "a.pt") + ".final", weights_only=True)
+    final_b = torch.load(str(tmp_path / "b.pt") + ".final", weights_only=True)
+    for name in final_a:
+        assert torch.equal(final_a[name], final_b[name]), name
+    assert checkpoint.load_checkpoint(tmp_path / "b.pt")["history"]["epoch"] == [1, 2, 3]
+
+
+def test_crash_while_writing_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    path = tmp_path / "ckpt.pt"
+    checkpoint.save_checkpoint(path, {"epoch": 1, "w": torch.ones(3)})
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError):
+        checkpoint.save_checkpoint(path, {"epoch": 2, "w": torch.zeros(3)})
+    monkeypatch.undo()
+    assert checkpoint.load_checkpoint(path)["epoch"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["ckpt.pt"]  # no temp file left behind
+
+
+def test_corrupted_or_foreign_checkpoints_give_clear_errors(tmp_path, fake_root):
+    path = tmp_path / "ckpt.pt"
+    path.write_bytes(b"PK\x03\x04 this is not a checkpoint")
+    with pytest.raises(checkpoint.CheckpointError, match="corrupted"):
+        checkpoint.load_checkpoint(path)
+    torch.save({"evil": _FixedLogits}, path)  # arbitrary Python objects are refused
+    with pytest.raises(checkpoint.CheckpointError):
+        checkpoint.load_checkpoint(path)
+    cfg = TrainConfig(epochs=1, batch_size=64, checkpoint=str(tmp_path / "run.pt"))
+    tr, te = data.get_loaders("mnist", 64, root=fake_root, fast=False)
+    train.fit(build_model("mnist", "gap_fc"), tr, te, cfg, progress=False)
+    with pytest.raises(checkpoint.CheckpointError, match="head='gap_fc'"):
+        train.fit(build_model("mnist", "flatten_fc"), tr, te, cfg.replace(head="flatten_fc"), progress=False)
+
+
+def test_config_rejects_unknown_fields():
+    with pytest.raises(TypeError, match="learning_rate"):
+        TrainConfig().replace(learning_rate=0.1)
