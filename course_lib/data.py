@@ -45,6 +45,7 @@ class DatasetSpec:
     mean: tuple[float, ...]  # per channel, of pixel/255 over the training set
     std: tuple[float, ...]
     folder: str  # sub-folder of the data root holding the files
+    hflip: bool = False  # may augmentation mirror images? (never for digits or clothes' text)
 
     @property
     def num_classes(self) -> int:
@@ -65,10 +66,10 @@ DATASETS: dict[str, DatasetSpec] = {
     "cifar10": DatasetSpec(
         "cifar10", (3, 32, 32),
         ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
-        (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), "cifar-10-batches-py"),
+        (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616), "cifar-10-batches-py", hflip=True),
     "cifar100": DatasetSpec(
         "cifar100", (3, 32, 32), tuple(_CIFAR100_CLASSES),
-        (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), "cifar-100-python"),
+        (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762), "cifar-100-python", hflip=True),
 }
 assert len(DATASETS["cifar100"].classes) == 100
 
@@ -210,15 +211,18 @@ def denormalize(x: torch.Tensor, spec: DatasetSpec) -> torch.Tensor:
 # ------------------------------------------------------------------------------- loaders
 
 def random_shift_flip(x: torch.Tensor, generator: torch.Generator, pad: int = 2, flip: bool = True):
-    """Batch-wise augmentation: random translation by up to `pad` pixels and horizontal flip."""
+    """Batch-wise augmentation: each image moved by up to `pad` pixels (and mirrored when `flip`)."""
     n, _, h, w = x.shape
-    padded = torch.nn.functional.pad(x, (pad, pad, pad, pad), mode="reflect")
-    dy, dx = torch.randint(0, 2 * pad + 1, (2,), generator=generator).tolist()
-    out = padded[:, :, dy:dy + h, dx:dx + w]
+    padded = torch.nn.functional.pad(x, (pad, pad, pad, pad), mode="replicate")
+    shifts = torch.randint(0, 2 * pad + 1, (n, 2), generator=generator)
+    out = torch.empty_like(x)
+    for dy, dx in shifts.unique(dim=0).tolist():  # at most (2*pad+1)^2 groups, not n copies
+        rows = ((shifts[:, 0] == dy) & (shifts[:, 1] == dx)).nonzero().squeeze(1)
+        out[rows] = padded[rows, :, dy:dy + h, dx:dx + w]
     if flip:
         mask = torch.rand(n, generator=generator) < 0.5
         out = torch.where(mask.view(-1, 1, 1, 1), out.flip(3), out)
-    return out.contiguous()
+    return out
 
 
 class InMemoryLoader:
@@ -256,7 +260,7 @@ class InMemoryLoader:
             idx = order[sl] if order is not None else sl
             x = normalize(self.images[idx], self.spec)
             if self.augment:
-                x = random_shift_flip(x, gen)
+                x = random_shift_flip(x, gen, flip=self.spec.hflip)
             yield x, self.labels[idx]
 
 

@@ -1,0 +1,101 @@
+"""MNIST time-to-accuracy: course_lib's default recipe vs the classic PyTorch example recipe.
+
+The baseline is pytorch/examples' mnist/main.py: two conv layers, dropout, Flatten -> FC
+9216 -> 128 -> 10, Adadelta lr=1.0, StepLR gamma=0.7, batch 64, a DataLoader over
+torchvision's MNIST with ToTensor + Normalize. Both read the same provisioned files.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from course_lib import data, recipes
+from course_lib.models import count_parameters
+from course_lib.train import evaluate, get_device, seed_everything
+
+
+class ExamplesNet(nn.Module):
+    """pytorch/examples mnist `Net`, verbatim in structure."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 32, 3, 1)
+        self.conv2 = nn.Conv2d(32, 64, 3, 1)
+        self.dropout1 = nn.Dropout(0.25)
+        self.dropout2 = nn.Dropout(0.5)
+        self.fc1 = nn.Linear(9216, 128)
+        self.fc2 = nn.Linear(128, 10)
+
+    def forward(self, x):
+        x = F.relu(self.conv1(x))
+        x = F.relu(self.conv2(x))
+        x = self.dropout1(F.max_pool2d(x, 2))
+        x = self.dropout2(F.relu(self.fc1(torch.flatten(x, 1))))
+        return self.fc2(x)
+
+
+def baseline_run(max_epochs: int = 3, target: float = 0.99, seed: int = 1) -> dict:
+    """Train the examples recipe until `target` test accuracy (or max_epochs); times per epoch."""
+    import torchvision
+    from torchvision import transforms
+
+    seed_everything(seed)
+    device = get_device()
+    tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])
+    root = str(data.data_root())
+    train_ds = torchvision.datasets.MNIST(root, train=True, download=False, transform=tf)
+    test_ds = torchvision.datasets.MNIST(root, train=False, download=False, transform=tf)
+    train_loader = torch.utils.data.DataLoader(train_ds, batch_size=64, shuffle=True)
+    test_loader = torch.utils.data.DataLoader(test_ds, batch_size=1000)
+    model = ExamplesNet().to(device)
+    opt = torch.optim.Adadelta(model.parameters(), lr=1.0)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.7)
+    accs, seconds, time_to_target = [], [], None
+    for epoch in range(max_epochs):
+        model.train()
+        start = time.perf_counter()
+        for X, y in train_loader:
+            X, y = X.to(device), y.to(device)
+            opt.zero_grad()
+            F.cross_entropy(model(X), y).backward()
+            opt.step()
+        seconds.append(time.perf_counter() - start)
+        sched.step()
+        accs.append(evaluate(model, test_loader, device).accuracy)
+        if accs[-1] >= target and time_to_target is None:
+            time_to_target = sum(seconds)
+            break
+    return {"params": count_parameters(model), "test_acc": accs, "seconds": seconds,
+            "time_to_target": time_to_target}
+
+
+def course_run(seed: int, target: float = 0.99) -> dict:
+    """course_lib's default MNIST recipe (what `python -m course_lib train --dataset mnist` runs)."""
+    config = recipes.default_config("mnist", seed=seed)
+    model, history = recipes.run_training(config, progress=False)
+    cumulative, time_to_target = 0.0, None
+    for acc, sec in zip(history.test_acc, history.seconds):
+        cumulative += sec
+        if acc >= target and time_to_target is None:
+            time_to_target = cumulative
+    return {"params": count_parameters(model), "test_acc": history.test_acc, "seconds": history.seconds,
+            "time_to_target": time_to_target, "epochs": config.epochs}
+
+
+def compare(runs: int = 3, baseline_epochs: int = 3) -> dict:
+    """`runs` course runs (median time) and one baseline run, all in this process."""
+    course = [course_run(seed) for seed in range(runs)]
+    base = baseline_run(baseline_epochs)
+    total = statistics.median(sum(r["seconds"]) for r in course)
+    held = [min(r["test_acc"][-2:]) for r in course]  # accuracy held over the last two epochs
+    t99 = statistics.median(r["time_to_target"] or float("nan") for r in course)
+    return {
+        "course": {"runs": course, "median_seconds": total, "min_acc_last_two": held,
+                   "median_time_to_99": t99},
+        "baseline": base,
+        "ratio_time_to_99": t99 / base["time_to_target"] if base["time_to_target"] else None,
+    }

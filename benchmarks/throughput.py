@@ -1,0 +1,81 @@
+"""Throughput: fit() vs a bare hand-written loop, and the CIFAR backbone's images/s by precision/layout."""
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+from torch import nn
+
+from course_lib import data
+from course_lib.config import TrainConfig
+from course_lib.models import build_model
+from course_lib.train import fit, get_device, seed_everything
+
+
+def _bare_loop(model, loader, config: TrainConfig) -> float:
+    """The shortest honest training loop on the same model/data/optimizer; returns seconds."""
+    device = get_device()
+    model.to(device).train()
+    opt = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, nesterov=True,
+                          weight_decay=config.weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=len(loader) * config.epochs)
+    loss_fn = nn.CrossEntropyLoss()
+    start = time.perf_counter()
+    for _ in range(config.epochs):
+        for X, y in loader:
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
+                out = model(X)
+            loss = loss_fn(out.float(), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+    return time.perf_counter() - start
+
+
+def fit_overhead(repeats: int = 3, train_size: int = 20000) -> dict:
+    """Images/s of fit() (training time only) vs the bare loop, interleaved to share the noise."""
+    config = TrainConfig(dataset="mnist", epochs=1, bf16=True)
+    train_loader, test_loader = data.get_loaders("mnist", config.batch_size, fast=False, train_size=train_size)
+    fit_s, bare_s = [], []
+    for r in range(repeats):
+        seed_everything(r)
+        history = fit(build_model("mnist"), train_loader, test_loader, config, progress=False)
+        fit_s.append(sum(history.seconds))
+        seed_everything(r)
+        bare_s.append(_bare_loop(build_model("mnist"), train_loader, config))
+    n = train_loader.num_samples
+    fit_ips, bare_ips = n / statistics.median(fit_s), n / statistics.median(bare_s)
+    return {"fit_images_per_s": fit_ips, "bare_images_per_s": bare_ips, "ratio": fit_ips / bare_ips,
+            "fit_seconds": fit_s, "bare_seconds": bare_s}
+
+
+def cifar_throughput(steps: int = 10, batch_size: int = 256) -> list[dict]:
+    """Training images/s of the CIFAR backbone on synthetic 3x32x32 tensors."""
+    device = get_device()
+    X = torch.randn(batch_size, 3, 32, 32, device=device)
+    y = torch.randint(0, 10, (batch_size,), device=device)
+    rows = []
+    for bf16 in (False, True):
+        for channels_last in (False, True):
+            torch.manual_seed(0)
+            model = build_model("cifar10").to(device)
+            fmt = torch.channels_last if channels_last else torch.contiguous_format
+            model.to(memory_format=fmt)
+            x = X.contiguous(memory_format=fmt)
+            opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+            times = []
+            for step in range(steps + 2):  # 2 warm-up steps
+                start = time.perf_counter()
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                    out = model(x)
+                loss = nn.functional.cross_entropy(out.float(), y)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                if step >= 2:
+                    times.append(time.perf_counter() - start)
+            rows.append({"precision": "bf16" if bf16 else "fp32", "channels_last": channels_last,
+                         "images_per_s": batch_size / statistics.median(times)})
+    return rows
