@@ -19,7 +19,7 @@ class TrainConfig:
     weight_decay: float = 5e-4        # L2 penalty on the weights
     label_smoothing: float = 0.0      # 0 = plain cross-entropy
     schedule: str = "onecycle"        # onecycle | constant
-    augment: bool = False             # random shift + flip (CIFAR); not for digits
+    augment: bool = False             # random rotation + shift (+ mirroring for CIFAR only)
     bf16: bool = False                # bf16 autocast (2-2.7x faster on CPUs with AMX)
     channels_last: bool = False       # NHWC memory layout (helps CIFAR-size nets)
     in_memory: bool = True            # whole dataset as one tensor (fast) vs DataLoader

@@ -210,19 +210,19 @@ def denormalize(x: torch.Tensor, spec: DatasetSpec) -> torch.Tensor:
 
 # ------------------------------------------------------------------------------- loaders
 
-def random_shift_flip(x: torch.Tensor, generator: torch.Generator, pad: int = 2, flip: bool = True):
-    """Batch-wise augmentation: each image moved by up to `pad` pixels (and mirrored when `flip`)."""
-    n, _, h, w = x.shape
-    padded = torch.nn.functional.pad(x, (pad, pad, pad, pad), mode="replicate")
-    shifts = torch.randint(0, 2 * pad + 1, (n, 2), generator=generator)
-    out = torch.empty_like(x)
-    for dy, dx in shifts.unique(dim=0).tolist():  # at most (2*pad+1)^2 groups, not n copies
-        rows = ((shifts[:, 0] == dy) & (shifts[:, 1] == dx)).nonzero().squeeze(1)
-        out[rows] = padded[rows, :, dy:dy + h, dx:dx + w]
-    if flip:
-        mask = torch.rand(n, generator=generator) < 0.5
-        out = torch.where(mask.view(-1, 1, 1, 1), out.flip(3), out)
-    return out
+def random_affine(x: torch.Tensor, generator: torch.Generator, degrees: float = 10.0,
+                  shift: float = 0.1, flip: bool = False) -> torch.Tensor:
+    """Batch-wise augmentation: each image rotated by up to `degrees`, moved by up to `shift` of
+    its size (and mirrored half of the time when `flip`), in one grid_sample call."""
+    n = x.shape[0]
+    angle = (torch.rand(n, generator=generator) * 2 - 1) * degrees * torch.pi / 180
+    move = (torch.rand(n, 2, generator=generator) * 2 - 1) * shift * 2  # grid units span 2
+    mirror = torch.where(torch.rand(n, generator=generator) < 0.5, -1.0, 1.0) if flip else torch.ones(n)
+    cos, sin = angle.cos(), angle.sin()
+    theta = torch.stack([torch.stack([cos * mirror, -sin, move[:, 0]], 1),
+                         torch.stack([sin * mirror, cos, move[:, 1]], 1)], 1)  # (N,2,3)
+    grid = torch.nn.functional.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+    return torch.nn.functional.grid_sample(x, grid, padding_mode="border", align_corners=False)
 
 
 class InMemoryLoader:
@@ -260,7 +260,7 @@ class InMemoryLoader:
             idx = order[sl] if order is not None else sl
             x = normalize(self.images[idx], self.spec)
             if self.augment:
-                x = random_shift_flip(x, gen, flip=self.spec.hflip)
+                x = random_affine(x, gen, flip=self.spec.hflip)
             yield x, self.labels[idx]
 
 

@@ -14,7 +14,8 @@ from .train import History, fit, seed_everything
 
 # The default recipe per dataset (what `python -m course_lib train --dataset NAME` runs).
 RECIPES: dict[str, TrainConfig] = {
-    "mnist": TrainConfig(dataset="mnist", epochs=1, batch_size=128, lr=0.1),
+    # < 8k parameters, ~99.4% in 8 epochs; bf16 autocast: 2x faster on CPUs with AMX (make bench)
+    "mnist": TrainConfig(dataset="mnist", epochs=8, batch_size=128, lr=0.1, augment=True, bf16=True),
     "fashion_mnist": TrainConfig(dataset="fashion_mnist", epochs=3, batch_size=128, lr=0.05),
     "cifar10": TrainConfig(dataset="cifar10", epochs=10, batch_size=256, lr=0.1, augment=True,
                            label_smoothing=0.1),
