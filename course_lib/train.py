@@ -164,8 +164,8 @@ def make_optimizer(model: nn.Module, config: TrainConfig, steps_per_epoch: int):
     return opt, sched
 
 
-def _resume(path: Path, config: TrainConfig, model, opt, sched, device) -> tuple[int, History]:
-    state = load_checkpoint(path, map_location=device)
+def check_checkpoint(state: dict, path, config: TrainConfig) -> None:
+    """Raise CheckpointError unless `state` is a course_lib checkpoint of a run with `config`."""
     if state.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: not a course_lib checkpoint (format {state.get('format')!r}).")
     saved = state["config"]
@@ -174,10 +174,56 @@ def _resume(path: Path, config: TrainConfig, model, opt, sched, device) -> tuple
             raise CheckpointError(
                 f"{path} belongs to a run with {key}={saved.get(key)!r}, this run has "
                 f"{key}={getattr(config, key)!r}. Use another --checkpoint path, or --resume false.")
+
+
+def restore_checkpoint(state: dict, model: nn.Module, opt, sched) -> tuple[int, History]:
+    """Load weights, optimizer and schedule from `state`; return (epochs done, history)."""
     model.load_state_dict(state["model"])
     opt.load_state_dict(state["optimizer"])
     sched.load_state_dict(state["scheduler"])
     return int(state["epoch"]), History.from_dict(state["history"])
+
+
+def checkpoint_state(epoch: int, model: nn.Module, opt, sched, history: History, config: TrainConfig,
+                     **extra) -> dict:
+    """Everything needed to resume after `epoch` epochs (plain tensors and containers only)."""
+    return {"format": CHECKPOINT_FORMAT, "epoch": epoch, "model": model.state_dict(),
+            "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+            "history": history.to_dict(), "config": asdict(config), **extra}
+
+
+def _resume(path: Path, config: TrainConfig, model, opt, sched, device) -> tuple[int, History]:
+    state = load_checkpoint(path, map_location=device)
+    check_checkpoint(state, path, config)
+    return restore_checkpoint(state, model, opt, sched)
+
+
+@dataclass
+class EpochResult:
+    """Sums over one training epoch (tensors stay on the device until read)."""
+
+    loss_sum: torch.Tensor  # sum of per-image losses
+    correct: torch.Tensor  # images whose argmax prediction was right
+    seen: int  # images trained on
+    seconds: float  # wall time of the epoch's training steps
+
+
+def train_epoch(model: nn.Module, loader: Iterable, loss_fn: Callable, opt, sched, device: torch.device,
+                config: TrainConfig, desc: str = "", progress: bool = True) -> EpochResult:
+    """One pass over `loader`: train_step + scheduler step per batch, summing loss and hits."""
+    model.train()
+    loss_sum, correct, seen = torch.zeros((), device=device), torch.zeros((), device=device), 0
+    bar = tqdm(loader, desc=desc, leave=False, disable=not progress)
+    start_time = time.perf_counter()
+    for i, batch in enumerate(bar):
+        step = train_step(model, batch, loss_fn, opt, device, config.bf16, config.channels_last)
+        sched.step()
+        loss_sum += step.loss * step.count
+        correct += step.correct
+        seen += step.count
+        if progress and i % 20 == 0:
+            bar.set_postfix(loss=f"{step.loss.item():.3f}")
+    return EpochResult(loss_sum, correct, seen, time.perf_counter() - start_time)
 
 
 def fit(model: nn.Module, train_loader, test_loader, config: TrainConfig | None = None, *,
@@ -201,29 +247,17 @@ def fit(model: nn.Module, train_loader, test_loader, config: TrainConfig | None 
             train_loader.set_epoch(epoch)
         elif getattr(train_loader, "generator", None) is not None:
             train_loader.generator.manual_seed(config.seed * 1000 + epoch)
-        model.train()
-        loss_sum, correct, seen = torch.zeros((), device=device), torch.zeros((), device=device), 0
-        bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False, disable=not progress)
-        start_time = time.perf_counter()
-        for i, batch in enumerate(bar):
-            step = train_step(model, batch, loss_fn, opt, device, config.bf16, config.channels_last)
-            sched.step()
-            loss_sum += step.loss * step.count
-            correct += step.correct
-            seen += step.count
-            if progress and i % 20 == 0:
-                bar.set_postfix(loss=f"{step.loss.item():.3f}")
-        seconds = time.perf_counter() - start_time
+        ep = train_epoch(model, train_loader, loss_fn, opt, sched, device, config,
+                         desc=f"epoch {epoch + 1}/{config.epochs}", progress=progress)
+        seconds = ep.seconds
         result = evaluate(model, test_loader, device, bf16=config.bf16, channels_last=config.channels_last)
-        history.append(epoch=epoch + 1, train_loss=loss_sum.item() / seen, train_acc=correct.item() / seen,
+        history.append(epoch=epoch + 1, train_loss=ep.loss_sum.item() / ep.seen,
+                       train_acc=ep.correct.item() / ep.seen,
                        test_loss=result.loss, test_acc=result.accuracy, seconds=seconds)
         print(f"epoch {epoch + 1}/{config.epochs}: train loss {history.train_loss[-1]:.4f}, "
               f"test acc {result.accuracy:.2%} ({seconds:.1f} s)", flush=True)
         if ckpt:
-            save_checkpoint(ckpt, {"format": CHECKPOINT_FORMAT, "epoch": epoch + 1,
-                                   "model": model.state_dict(), "optimizer": opt.state_dict(),
-                                   "scheduler": sched.state_dict(), "history": history.to_dict(),
-                                   "config": asdict(config)})
+            save_checkpoint(ckpt, checkpoint_state(epoch + 1, model, opt, sched, history, config))
         if on_epoch_end:
             on_epoch_end(epoch + 1, history)
     return history
