@@ -1,4 +1,5 @@
-"""Command line: `python -m course_lib data fetch mnist`, `python -m course_lib train --dataset mnist`."""
+"""Command line: `python -m course_lib data fetch mnist`, `python -m course_lib train --dataset mnist`,
+`python -m course_lib quiz validate`, `python -m course_lib summaries build|check`."""
 from __future__ import annotations
 
 import argparse
@@ -31,6 +32,44 @@ def _train(args) -> int:
     return 0
 
 
+def _quiz(args) -> int:
+    from . import quiz, quiz_widgets
+    from .quiz_progress import Progress
+
+    banks = [quiz.load_bank(name) for name in args.banks] if args.banks else quiz.load_all_banks()
+    if args.action == "validate":
+        problems = [p for bank in banks for p in quiz.validate_answers(bank)]
+        for bank in banks:
+            print(f"{bank.name}: {len(bank.questions)} questions")
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        return 1 if problems else 0
+    if args.action == "review":
+        for bank in banks:
+            print(f"# Week {bank.week}: {bank.title}\n\n{quiz_widgets.review_markdown(bank)}\n")
+        return 0
+    print(quiz_widgets.progress_markdown(Progress(), banks))
+    return 0
+
+
+def _summaries(args) -> int:
+    from . import summaries
+
+    if args.action == "build":
+        for path in summaries.build():
+            print(f"{'wrote' if path.exists() else 'removed'} {path}")
+        return 0
+    stale = summaries.check()
+    for item in stale:
+        print(item, file=sys.stderr)
+    if stale:
+        if any("fix the lesson" not in item.reason for item in stale):
+            print("rebuild with `python -m course_lib summaries build`", file=sys.stderr)
+        return 1
+    print("summaries are up to date")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m course_lib", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -45,6 +84,15 @@ def main(argv: list[str] | None = None) -> int:
     train = sub.add_parser("train", help="train a model; every TrainConfig field is a flag")
     add_config_arguments(train)
     train.set_defaults(func=_train)
+
+    quiz = sub.add_parser("quiz", help="quiz banks: validate them, print the review, show saved progress")
+    quiz.add_argument("action", choices=["validate", "review", "progress"])
+    quiz.add_argument("banks", nargs="*", help="bank names (week01 ...) or paths; default: all")
+    quiz.set_defaults(func=_quiz)
+
+    summaries = sub.add_parser("summaries", help="weekly summary notebooks from the lessons' `summary` cells")
+    summaries.add_argument("action", choices=["build", "check"])
+    summaries.set_defaults(func=_summaries)
 
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)

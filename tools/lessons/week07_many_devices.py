@@ -325,7 +325,18 @@ finds and compares 1 GPU with N.
   DDP wrap, rank-0 logging, evaluation and atomic checkpoints (resumable).
 """, "summary"),
     code("""
-print(parallel_checks.compare_table(rows))
-print(f"DDP training: test accuracy {history.test_acc[-1]:.2%} after {len(history)} epoch(s)")
+import torch
+from course_lib import parallel
+
+# Each of 4 processes gets its own quarter of the 10 images of an epoch (padded to equal shards):
+for rank in range(4):
+    print(f"rank {rank}: images {parallel.shard_indices(10, rank, 4, shuffle=False).tolist()}")
+
+# The average of per-process mean gradients is the mean gradient of the whole batch:
+per_sample_grads = torch.randn(8, 5)                      # 8 images, 5 weights
+shards = per_sample_grads.chunk(2)                        # 2 processes x 4 images
+all_reduced = torch.stack([g.mean(0) for g in shards]).mean(0)
+assert torch.allclose(all_reduced, per_sample_grads.mean(0))
+print("all-reduce(mean) of 2 x 4 images == mean over 8 images")
 """, "summary"),
 ]

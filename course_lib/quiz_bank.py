@@ -1,0 +1,350 @@
+"""Quiz banks as YAML (quizzes/weekNN.yaml): the schema, loading, and errors that name file and line.
+
+A bank has `week`, `title`, `questions`; each question has `id`, `kind`, `prompt`, `explanation`, and by kind:
+
+    single / multiple   choices: [...], answer: "a choice" / ["choice", ...]
+    numeric             answer: 0.1307, tolerance: 0.0001 (absolute, default 0), unit: (optional)
+    shape               answer: [1, 28, 28]
+    code                name: my_head, check: {fn: head_like, args: {...}}, solution: |, common_mistake: |
+
+Instead of a literal `answer`, `answer_from: {fn: NAME, args: {...}}` names a function registered in
+`quiz_answers.ANSWERS`, computed by course_lib whenever the answer is needed: no string is evaluated,
+and an answer that depends on the library (a parameter count, a shape) cannot go stale.
+"""
+from __future__ import annotations
+
+import inspect
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from .errors import CourseError
+from .quiz_answers import ANSWERS
+from .quiz_checks import CODE_CHECKS
+
+BANK_DIR = Path(__file__).resolve().parent.parent / "quizzes"
+KINDS = ("single", "multiple", "numeric", "shape", "code")
+_COMMON = {"id", "kind", "prompt", "explanation", "topic"}
+_FIELDS = {  # extra keys each kind allows
+    "single": {"choices", "answer", "answer_from"},
+    "multiple": {"choices", "answer", "answer_from"},
+    "numeric": {"answer", "answer_from", "tolerance", "unit"},
+    "shape": {"answer", "answer_from"},
+    "code": {"name", "check", "solution", "common_mistake", "answer", "answer_from"},
+}
+_TOP = {"week", "title", "questions"}
+
+
+class QuizBankError(CourseError):
+    """A bank does not follow the schema; `.errors` lists 'file:line: message' strings."""
+
+    def __init__(self, errors: list[str]):
+        self.errors = errors
+        super().__init__("invalid quiz bank:\n  " + "\n  ".join(errors))
+
+
+@dataclass(frozen=True)
+class Computed:
+    """A registered function and its literal arguments: `ANSWERS[fn](**args)`."""
+
+    fn: str
+    args: Mapping[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        return f"{self.fn}({', '.join(f'{k}={v!r}' for k, v in self.args.items())})"
+
+
+@dataclass
+class Question:
+    """One validated question; `expected()` computes a computed answer afresh each time."""
+
+    id: str
+    kind: str
+    prompt: str
+    explanation: str
+    choices: tuple[str, ...] = ()
+    answer: Any = None
+    answer_from: Computed | None = None
+    tolerance: float = 0.0
+    unit: str = ""
+    name: str = ""
+    check: Computed | None = None
+    solution: str = ""
+    common_mistake: str = ""
+    topic: str = ""
+    bank: str = ""  # "week05": where progress is recorded
+    where: str = ""  # "quizzes/week05.yaml:12"
+
+    @property
+    def key(self) -> str:
+        return f"{self.bank}/{self.id}"
+
+    def expected(self) -> Any:
+        """The right answer: the literal one, or the registered function's result now."""
+        if self.answer_from is None:
+            return self.answer
+        value = ANSWERS[self.answer_from.fn](**self.answer_from.args)
+        return _normalize_answer(self.kind, value)
+
+
+@dataclass
+class Bank:
+    name: str  # "week05"
+    week: int
+    title: str
+    questions: list[Question]
+    path: Path | None = None
+
+# ------------------------------------------------------------------ YAML with line numbers
+
+class _Mapping(dict):
+    line = 0
+    lines: dict
+
+
+class _Sequence(list):
+    line = 0
+    lines: list
+
+
+class _LineLoader(yaml.SafeLoader):
+    """SafeLoader whose mappings and sequences remember the line of every key and item."""
+
+
+def _construct_mapping(loader, node):
+    loader.flatten_mapping(node)
+    out = _Mapping()
+    out.line, out.lines = node.start_mark.line + 1, {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in out:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r} (first on line {out.lines[key]})", key_node.start_mark)
+        out[key] = loader.construct_object(value_node, deep=True)
+        out.lines[key] = key_node.start_mark.line + 1
+    return out
+
+
+def _construct_sequence(loader, node):
+    out = _Sequence(loader.construct_object(child, deep=True) for child in node.value)
+    out.line, out.lines = node.start_mark.line + 1, [child.start_mark.line + 1 for child in node.value]
+    return out
+
+
+_LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
+_LineLoader.add_constructor("tag:yaml.org,2002:seq", _construct_sequence)
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+# ------------------------------------------------------------------ validation
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _check_computed(value, registry: dict, what: str, err, line: int, skip: tuple = ()) -> Computed | None:
+    if isinstance(value, str):
+        value = {"fn": value}
+    if not isinstance(value, dict) or set(value) - {"fn", "args"} or "fn" not in value:
+        err(line, f"{what} must be a mapping {{fn: NAME, args: {{...}}}}")
+        return None
+    name, args = value["fn"], value.get("args") or {}
+    if name not in registry:
+        err(line, f"{what}: unknown function {name!r}; valid: {', '.join(sorted(registry))}")
+        return None
+    if not isinstance(args, dict):
+        err(getattr(value, "lines", {}).get("args", line), f"{what}: args must be a mapping")
+        return None
+    params = list(inspect.signature(registry[name]).parameters.values())[len(skip):]
+    try:
+        inspect.Signature(params).bind(**args)
+    except TypeError as exc:
+        expected = ", ".join(p.name if p.default is p.empty else f"{p.name}={p.default!r}" for p in params)
+        err(getattr(value, "lines", {}).get("args", line), f"{what}: {exc} for {name}({expected})")
+        return None
+    return Computed(name, {k: (tuple(v) if isinstance(v, list) else v) for k, v in dict(args).items()})
+
+
+def _validate_question(raw, index: int, bank: str, where, err) -> Question | None:
+    line = getattr(raw, "line", 0)
+    if not isinstance(raw, dict):
+        err(line, f"question {index + 1} must be a mapping with id, kind, prompt, explanation")
+        return None
+    lines = raw.lines
+    qid = raw.get("id", f"#{index + 1}")
+
+    def e(key_or_line: str | int, message: str) -> None:
+        """Report `message` at the line of key `key_or_line` (or at that line number)."""
+        at = lines.get(key_or_line, line) if isinstance(key_or_line, str) else key_or_line
+        err(at, f"question {qid!r}: {message}")
+
+    for key in ("id", "kind", "prompt", "explanation"):
+        if key not in raw:
+            e(line, f"missing required key {key!r}")
+        elif not isinstance(raw[key], str) or not raw[key].strip():
+            e(key, f"{key!r} must be non-empty text")
+    kind = raw.get("kind")
+    if kind not in KINDS:
+        if isinstance(kind, str):
+            e("kind", f"unknown kind {kind!r}; valid kinds: {', '.join(KINDS)}")
+        return None
+    for key in raw:
+        if key not in _COMMON | _FIELDS[kind]:
+            e(key, f"unknown key {key!r} for kind {kind!r}; allowed: {', '.join(sorted(_COMMON | _FIELDS[kind]))}")
+    if isinstance(qid, str) and not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", qid):
+        e("id", f"id {qid!r} must be lower-case letters, digits, '-' or '_'")
+    q = Question(id=str(qid), kind=kind, prompt=str(raw.get("prompt", "")), explanation=str(raw.get("explanation", "")),
+                 topic=str(raw.get("topic", "")), bank=bank, where=where(line))
+    has_literal, has_computed = "answer" in raw, "answer_from" in raw
+    if has_literal and has_computed:
+        e("answer_from", "give either 'answer' or 'answer_from', not both")
+    elif not (has_literal or has_computed) and kind != "code":
+        e(line, "missing 'answer' (a literal) or 'answer_from' (computed by course_lib)")
+    if has_computed:
+        q.answer_from = _check_computed(raw["answer_from"], ANSWERS, "answer_from", e, lines["answer_from"])
+    if kind in ("single", "multiple"):
+        choices = raw.get("choices")
+        if not isinstance(choices, list) or len(choices) < 2:
+            e("choices" if "choices" in raw else line, "needs 'choices': a list of at least 2 options")
+            return None
+        q.choices = tuple(str(c) for c in choices)
+        if len(set(q.choices)) != len(q.choices):
+            e("choices", "choices must be different from each other")
+        if has_literal:
+            answer = raw["answer"]
+            wanted = [answer] if kind == "single" else answer
+            if kind == "single" and isinstance(answer, list):
+                e("answer", "a single-choice answer is one choice, not a list (use kind: multiple)")
+            elif not isinstance(wanted, list) or not wanted:
+                e("answer", "a multiple-choice answer is a non-empty list of choices")
+            else:
+                missing = [str(a) for a in wanted if str(a) not in q.choices]
+                if missing:
+                    e("answer", f"answer {missing} is not among the choices {list(q.choices)}")
+                q.answer = str(answer) if kind == "single" else tuple(sorted({str(a) for a in answer}))
+    elif kind == "numeric" and has_literal:
+        if not _is_number(raw["answer"]):
+            hint = " (YAML reads 1e-3 as text: write 1.0e-3)" if isinstance(raw["answer"], str) else ""
+            e("answer", f"a numeric answer must be a number, got {raw['answer']!r}{hint}")
+        q.answer = raw["answer"]
+    elif kind == "shape" and has_literal:
+        ans = raw["answer"]
+        if not isinstance(ans, list) or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in ans):
+            e("answer", f"a shape answer is a list of non-negative integers like [1, 28, 28], got {ans!r}")
+        else:
+            q.answer = tuple(ans)
+    elif kind == "code":
+        q.answer = raw.get("answer")
+        for key in ("name", "check", "solution", "common_mistake"):
+            if key not in raw:
+                e(line, f"a code question needs {key!r}")
+        if "name" in raw and not (isinstance(raw["name"], str) and raw["name"].isidentifier()):
+            e("name", f"'name' must be a Python identifier, got {raw['name']!r}")
+        q.name = str(raw.get("name", ""))
+        for key in ("solution", "common_mistake"):
+            if key in raw and not isinstance(raw[key], str):
+                e(key, f"{key!r} must be Python code (a YAML block: `{key}: |`)")
+        q.solution, q.common_mistake = str(raw.get("solution", "")), str(raw.get("common_mistake", ""))
+        if "check" in raw:
+            q.check = _check_computed(raw["check"], CODE_CHECKS, "check", e, lines["check"], skip=("obj", "expected"))
+    if "tolerance" in raw:
+        if not _is_number(raw["tolerance"]) or raw["tolerance"] < 0:
+            e("tolerance", f"tolerance must be a number >= 0, got {raw['tolerance']!r}")
+        else:
+            q.tolerance = float(raw["tolerance"])
+    q.unit = str(raw.get("unit", ""))
+    return q
+
+
+def parse_bank(text: str, path: str | Path = "<bank>", name: str | None = None) -> Bank:
+    """Validate the YAML `text` of a bank; raise QuizBankError listing every problem with its line."""
+    path = Path(path)
+    shown = _display(path)
+    name = name or path.stem
+    errors: list[str] = []
+
+    def err(line: int, message: str) -> None:
+        errors.append(f"{shown}:{line}: {message}")
+
+    try:
+        raw = yaml.load(text, Loader=_LineLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        raise QuizBankError([f"{shown}:{mark.line + 1 if mark else '?'}: YAML syntax error: "
+                             f"{exc.problem or exc.context}"]) from None
+    if not isinstance(raw, dict):
+        raise QuizBankError([f"{shown}:1: a bank is a mapping with keys {', '.join(sorted(_TOP))}"])
+    for key in raw:
+        if key not in _TOP:
+            err(raw.lines[key], f"unknown top-level key {key!r}; allowed: {', '.join(sorted(_TOP))}")
+    week = raw.get("week")
+    if not (isinstance(week, int) and not isinstance(week, bool)):
+        err(raw.lines.get("week", 1), f"'week' must be an integer, got {week!r}")
+    elif re.fullmatch(r"week\d\d", name) and int(name[4:]) != week:
+        err(raw.lines["week"], f"'week: {week}' does not match the file name {path.name}")
+    if not isinstance(raw.get("title"), str):
+        err(raw.lines.get("title", 1), "'title' must be text")
+    items = raw.get("questions")
+    if not isinstance(items, list) or not items:
+        err(raw.lines.get("questions", 1), "'questions' must be a non-empty list")
+        items = []
+    questions, seen = [], {}
+    for i, item in enumerate(items):
+        q = _validate_question(item, i, name, lambda ln: f"{shown}:{ln}", err)
+        if q is None:
+            continue
+        if q.id in seen:
+            err(getattr(item, "line", 0), f"duplicate question id {q.id!r} (first on line {seen[q.id]})")
+        seen.setdefault(q.id, getattr(item, "line", 0))
+        questions.append(q)
+    if errors:
+        raise QuizBankError(errors)
+    return Bank(name, int(week), str(raw["title"]), questions, path)
+
+def bank_paths(folder: str | Path | None = None) -> list[Path]:
+    """quizzes/weekNN.yaml, sorted."""
+    return sorted(Path(folder or BANK_DIR).glob("week[0-9][0-9].yaml"))
+
+
+def load_bank(name_or_path: str | Path) -> Bank:
+    """A bank by name ("week05") or path, validated."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = BANK_DIR / f"{name_or_path}.yaml"
+    if not path.exists():
+        raise CourseError(f"no quiz bank {path}; banks: {', '.join(p.stem for p in bank_paths()) or 'none'}")
+    return parse_bank(path.read_text(encoding="utf-8"), path)
+
+
+def load_all_banks(folder: str | Path | None = None) -> list[Bank]:
+    """Every bank of the course, validated (all errors of all banks in one QuizBankError)."""
+    banks, errors = [], []
+    for path in bank_paths(folder):
+        try:
+            banks.append(load_bank(path))
+        except QuizBankError as exc:
+            errors += exc.errors
+    if errors:
+        raise QuizBankError(errors)
+    return banks
+
+
+def _normalize_answer(kind: str, value):
+    if kind == "shape":
+        return tuple(int(v) for v in value)
+    if kind == "multiple":
+        return tuple(sorted(str(v) for v in value))
+    if kind == "single":
+        return str(value)
+    return value
+
+

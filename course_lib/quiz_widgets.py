@@ -1,0 +1,224 @@
+"""Quizzes in the notebook: an ipywidgets quiz (answer, Check, explanation, running score) and a review.
+
+    view = show_quiz(quiz.load_bank("week05"), namespace=globals())   # interactive, progress saved
+    review(bank.questions)                                             # every question, answer, explanation
+
+The review is Markdown (no widget state needed), so it also reads as a static page. Callbacks are plain
+methods (`QuestionView.set_answer`, `.check`) that tests call directly.
+"""
+from __future__ import annotations
+
+import html
+import re
+from typing import Any, Callable, Iterable, Mapping
+
+import ipywidgets as W
+
+from . import quiz
+from .quiz_progress import Progress
+
+_PLACEHOLDER = {"numeric": "a number, e.g. 5130", "shape": "a shape, e.g. (1, 28, 28)"}
+
+
+def inline_markdown(text: str) -> str:
+    """Enough Markdown for prompts in an HTMLMath widget: `code`, **bold**, paragraphs ($math$ untouched)."""
+    out = html.escape(text.strip(), quote=False)
+    out = re.sub(r"`([^`]+)`", r"<code>\1</code>", out)
+    out = re.sub(r"\*\*([^*]+)\*\*", r"<b>\1</b>", out)
+    return "<br>".join(p.replace("\n", " ") for p in out.split("\n\n"))
+
+
+def _questions(bank_or_questions) -> list[quiz.Question]:
+    return list(bank_or_questions.questions if isinstance(bank_or_questions, quiz.Bank) else bank_or_questions)
+
+
+def _kernel_namespace() -> Mapping[str, Any]:
+    try:
+        from IPython import get_ipython
+        shell = get_ipython()
+        return shell.user_ns if shell is not None else {}
+    except ImportError:  # pragma: no cover
+        return {}
+
+
+class QuestionView:
+    """One question: prompt, an input for its kind, a Check button, the verdict and explanation."""
+
+    def __init__(self, question: quiz.Question, number: int,
+                 on_result: Callable[["QuestionView", quiz.CheckResult], None],
+                 namespace: Callable[[], Mapping[str, Any]]):
+        self.question, self.number, self._on_result, self._namespace = question, number, on_result, namespace
+        q = question
+        prompt = f"<b>Q{number}.</b> {inline_markdown(q.prompt)}"
+        prompt += f" <i>(unit: {html.escape(q.unit)})</i>" if q.unit else ""
+        # radio buttons and checkboxes show plain text: choices with math are listed above them as (a), (b)...
+        if any("$" in c for c in q.choices):
+            labels = [f"({chr(97 + i)})" for i in range(len(q.choices))]
+            prompt += "".join(f"<br>{label} {inline_markdown(c)}" for label, c in zip(labels, q.choices))
+        else:
+            labels = [c.replace("`", "") for c in q.choices]
+        self.prompt = W.HTMLMath(prompt)
+        if q.kind == "single":
+            self.input = W.RadioButtons(options=list(zip(labels, q.choices)), value=None,
+                                        layout=W.Layout(width="auto"))
+        elif q.kind == "multiple":
+            self.boxes = [W.Checkbox(value=False, description=label, indent=False, layout=W.Layout(width="auto"))
+                          for label in labels]
+            self.input = W.VBox(self.boxes)
+        elif q.kind == "code":
+            self.input = W.HTML(f"Define <code>{html.escape(q.name)}</code> in a code cell, run it, then click Check.")
+        else:
+            self.input = W.Text(placeholder=_PLACEHOLDER[q.kind])  # synced as typed: Check reads it at once
+        self.check_button = W.Button(description="Check", button_style="primary", icon="check")
+        self.check_button.on_click(lambda _button: self.check())
+        self.feedback = W.HTMLMath("")
+        self.widget = W.VBox([self.prompt, self.input, self.check_button, self.feedback],
+                             layout=W.Layout(border="1px solid #ddd", padding="6px", margin="4px 0"))
+        self.result: quiz.CheckResult | None = None
+
+    def get_answer(self):
+        kind = self.question.kind
+        if kind == "multiple":
+            return [c for b, c in zip(self.boxes, self.question.choices) if b.value]
+        if kind == "code":
+            return None
+        return self.input.value
+
+    def set_answer(self, value) -> None:
+        """Put `value` in the input (a choice, a list of choices, a number or a shape)."""
+        kind = self.question.kind
+        if kind == "multiple":
+            chosen = {str(v) for v in value}
+            for b, c in zip(self.boxes, self.question.choices):
+                b.value = c in chosen
+        elif kind == "single":
+            self.input.value = str(value) if value is not None else None
+        elif kind in ("numeric", "shape"):
+            if kind == "shape" and not isinstance(value, str):
+                value = quiz.format_answer(self.question, tuple(value))
+            self.input.value = "" if value is None else str(value)
+
+    def show_result(self, result: quiz.CheckResult, previous: bool = False) -> None:
+        verdict = ('<span style="color:#1a7f37"><b>&#10004; Right.</b></span>' if result.correct else
+                   f'<span style="color:#b3261e"><b>&#10008; Not quite</b></span> - {html.escape(result.message)}')
+        if result.correct and self.question.kind == "code":
+            verdict += f" ({html.escape(result.message)})"
+        if previous:
+            verdict = "<i>Your last answer (saved):</i> " + verdict
+        self.feedback.value = f"{verdict}<br><b>Why:</b> {inline_markdown(self.question.explanation)}"
+
+    def check(self) -> quiz.CheckResult:
+        """Check the current answer, show the verdict and explanation, update the score."""
+        given = self.get_answer()
+        result = quiz.check_answer(self.question, given, self._namespace())
+        if self.question.kind != "code" and given in (None, "", []):
+            self.feedback.value = "<i>Choose or type an answer first.</i>"  # not counted as an attempt
+            return result
+        self.result = result
+        self.show_result(result)
+        self._on_result(self, result)
+        return result
+
+
+class QuizView:
+    """A list of QuestionViews with a running score; answers are saved to `progress` when given."""
+
+    def __init__(self, questions: Iterable[quiz.Question], namespace: Mapping[str, Any] | None = None,
+                 progress: Progress | None = None, title: str = ""):
+        self.progress = progress
+        self._ns = namespace
+        self.results: dict[str, bool] = {}
+        self.questions = [QuestionView(q, i, self._record, self._get_namespace)
+                          for i, q in enumerate(_questions(questions), start=1)]
+        self.score_label = W.HTML()
+        self.banner = W.HTML()
+        if progress is not None:
+            self._restore()
+            if progress.problems:
+                self.banner.value = "".join(f'<p style="color:#b3261e">&#9888; {html.escape(p)}</p>'
+                                            for p in progress.problems)
+        header = [W.HTML(f"<h3>{html.escape(title)}</h3>")] if title else []
+        self.widget = W.VBox(header + [self.banner] + [v.widget for v in self.questions] + [self.score_label])
+        self._update_score()
+
+    def _get_namespace(self) -> Mapping[str, Any]:
+        return self._ns if self._ns is not None else _kernel_namespace()
+
+    def _restore(self) -> None:
+        saved: dict[str, dict] = {}
+        for bank in {v.question.bank for v in self.questions}:
+            saved[bank] = self.progress.answers(bank)
+        for view in self.questions:
+            entry = saved[view.question.bank].get(view.question.id)
+            if entry is None:
+                continue
+            try:
+                if view.question.kind != "code":
+                    view.set_answer(entry.get("given"))
+            except Exception:  # an answer saved for an older version of the question: keep going
+                pass
+            self.results[view.question.key] = entry["correct"]
+            view.show_result(quiz.CheckResult(entry["correct"], "checked earlier"), previous=True)
+
+    def _record(self, view: QuestionView, result: quiz.CheckResult) -> None:
+        q = view.question
+        self.results[q.key] = result.correct
+        if self.progress is not None:
+            self.progress.record(q.bank, q.id, view.get_answer(), result.correct)
+        self._update_score()
+
+    def score(self) -> quiz.Score:
+        return quiz.Score(sum(self.results.values()), len(self.results), len(self.questions))
+
+    def _update_score(self) -> None:
+        s = self.score()
+        self.score_label.value = f"<b>Score: {s.correct} / {s.total}</b> ({s.answered} answered)"
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.widget._repr_mimebundle_(**kwargs)
+
+
+def show_quiz(bank_or_questions, namespace: Mapping[str, Any] | None = None,
+              progress: Progress | None | bool = True, title: str | None = None) -> QuizView:
+    """The interactive quiz; `progress=True` saves answers under $COURSE_PROGRESS_DIR (False: don't)."""
+    if progress is True:
+        progress = Progress()
+    if title is None and isinstance(bank_or_questions, quiz.Bank):
+        title = f"Week {bank_or_questions.week} quiz: {bank_or_questions.title}"
+    return QuizView(bank_or_questions, namespace, progress or None, title or "")
+
+
+def review_markdown(bank_or_questions) -> str:
+    """Every question with its answer (computed now where it comes from course_lib) and explanation."""
+    parts = []
+    for i, q in enumerate(_questions(bank_or_questions), start=1):
+        lines = [f"**Q{i}** `{q.bank}/{q.id}` ({q.kind}). {q.prompt.strip()}", ""]
+        expected = q.expected()
+        if q.kind in ("single", "multiple"):
+            right = {expected} if q.kind == "single" else set(expected)
+            lines += [f"- {'✅' if c in right else '▫️'} {c}" for c in q.choices] + [""]
+        elif q.kind == "code":
+            lines += [f"Solution (defines `{q.name}`):", "", "```python", q.solution.strip(), "```", "",
+                      "A common mistake (the check rejects it):", "", "```python", q.common_mistake.strip(), "```", ""]
+        else:
+            unit = f" {q.unit}" if q.unit else ""
+            tol = f" (± {q.tolerance:g})" if q.tolerance else ""
+            lines += [f"**Answer:** `{quiz.format_answer(q, expected)}`{unit}{tol}", ""]
+        if q.answer_from is not None:
+            lines += [f"*Computed by course_lib when checked:* `{q.answer_from.describe()}`", ""]
+        lines += [f"**Why:** {q.explanation.strip()}", ""]
+        parts.append("\n".join(lines))
+    return "\n---\n\n".join(parts)
+
+
+def review(bank_or_questions):
+    """The review as Markdown output (renders math and code; no kernel needed to read it)."""
+    from IPython.display import Markdown
+    return Markdown(review_markdown(bank_or_questions))
+
+
+def progress_markdown(progress: Progress, banks) -> str:
+    """A table of the saved progress, one row per week."""
+    rows = ["| bank | correct | answered | questions |", "|---|---:|---:|---:|"]
+    rows += [f"| {name} | {c} | {a} | {t} |" for name, c, a, t in progress.summary(banks)]
+    return "\n".join(rows)

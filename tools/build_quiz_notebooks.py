@@ -1,0 +1,146 @@
+"""Write the quiz review notebooks (quizzes/weekNN_quiz_review.ipynb, quizzes/cumulative_review.ipynb).
+
+    .venv/bin/python tools/build_quiz_notebooks.py          # (re)write them, without outputs
+    .venv/bin/python tools/build_quiz_notebooks.py --check  # exit 1 if one differs from what the banks give
+
+The questions live in quizzes/weekNN.yaml; a notebook only loads its bank, so it changes only when a
+bank's title or its code questions change (their cells name the variables to define).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from course_lib import quiz  # noqa: E402
+
+QUIZZES = ROOT / "quizzes"
+METADATA = {
+    "kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"},
+    "language_info": {"name": "python"},
+}
+HOW_TO = """\
+**How to use it.** Run all cells (*Run > Run All Cells*). In the quiz, pick or type an answer and click
+**Check**: the verdict and the explanation appear, and the score at the bottom runs. Your answers are
+saved (atomically) to `~/.course_progress/{name}.json` - or the folder named by `$COURSE_PROGRESS_DIR` -
+and come back the next time you open the quiz; a damaged file is reported and kept aside, never lost.
+The review at the end shows every question with its answer and explanation.
+
+Answers that come from the course (shapes, parameter counts, receptive fields) are computed by
+`course_lib` when they are checked, so they always match the library.
+
+**Expected results - fast mode (`COURSE_FAST=1`) and full mode:** identical - the quiz and the review
+render in a few seconds and `validate_answers` reports no problem."""
+
+
+def _nb(cells: list, stem: str) -> nbformat.NotebookNode:
+    for i, cell in enumerate(cells):
+        cell["id"] = f"{stem[:14]}-{i:02d}"  # stable ids: regenerating gives identical files
+    nb = new_notebook(cells=cells, metadata=METADATA)
+    nbformat.validate(nb)
+    return nb
+
+
+def week_notebook(bank: quiz.Bank) -> nbformat.NotebookNode:
+    """The review notebook of one bank: setup, the interactive quiz, cells for code answers, the review."""
+    summary = f"../summaries/{bank.name}_summary.ipynb"
+    cells = [
+        new_markdown_cell(f"# Week {bank.week} quiz review: {bank.title}\n\n"
+                          f"{len(bank.questions)} questions from `quizzes/{bank.name}.yaml`. "
+                          f"The week's key ideas: [{bank.name} summary]({summary}).\n\n"
+                          + HOW_TO.format(name=bank.name)),
+        new_code_cell(f'from course_lib import quiz, quiz_widgets\n\n'
+                      f'bank = quiz.load_bank("{bank.name}")  # quizzes/{bank.name}.yaml, validated\n'
+                      f'problems = quiz.validate_answers(bank)  # computes every course-derived answer now\n'
+                      f'assert not problems, problems\n'
+                      f'print(f"{{bank.title}}: {{len(bank.questions)}} questions")'),
+        new_markdown_cell("## Take the quiz"),
+        new_code_cell("quiz_view = quiz_widgets.show_quiz(bank, namespace=globals())  # answers saved as you check\n"
+                      "quiz_view"),
+    ]
+    code_questions = [(i, q) for i, q in enumerate(bank.questions, start=1) if q.kind == "code"]
+    if code_questions:
+        cells.append(new_markdown_cell(
+            "### Your code for the code questions\n\nEach code question checks a variable or function you "
+            "define in this notebook's kernel. Write it in the cell below its number, run the cell, then "
+            "click **Check** on the question above."))
+        for i, q in code_questions:
+            cells.append(new_code_cell(f"# Q{i} ({q.id}): define `{q.name}` here, run this cell, "
+                                       "then click Check above.\n"))
+    cells += [
+        new_markdown_cell("## Review: every question, its answer and why\n\nTry the quiz first; "
+                          "this part gives the answers away."),
+        new_code_cell("quiz_widgets.review(bank)"),
+    ]
+    return _nb(cells, f"{bank.name}-quiz")
+
+
+def cumulative_notebook(banks: list[quiz.Bank]) -> nbformat.NotebookNode:
+    """All weeks: saved progress, a mixed quiz (a few questions per week), then every week's review."""
+    first, last = banks[0].week, banks[-1].week
+    cells = [
+        new_markdown_cell(f"# Cumulative review: weeks {first}-{last}\n\n"
+                          f"{sum(len(b.questions) for b in banks)} questions from "
+                          f"{len(banks)} banks (`quizzes/weekNN.yaml`). Answers you check here count for "
+                          "their week too.\n\n" + HOW_TO.format(name="weekNN")),
+        new_code_cell("from IPython.display import Markdown\n\n"
+                      "from course_lib import quiz, quiz_widgets\n"
+                      "from course_lib.quiz_progress import Progress\n\n"
+                      "banks = quiz.load_all_banks()  # every quizzes/weekNN.yaml, validated\n"
+                      "by_name = {bank.name: bank for bank in banks}\n"
+                      "problems = [p for bank in banks for p in quiz.validate_answers(bank)]\n"
+                      "assert not problems, problems\n"
+                      "print(f\"{len(banks)} banks, {sum(len(b.questions) for b in banks)} questions\")"),
+        new_markdown_cell("## Your progress so far\n\nRead from the saved answers of every week."),
+        new_code_cell("Markdown(quiz_widgets.progress_markdown(Progress(), banks))"),
+        new_markdown_cell("## A mixed quiz\n\nTwo questions from each week (code questions are in the weekly "
+                          "notebooks). Change `SEED` and re-run the cell for another draw."),
+        new_code_cell("SEED = 0\n"
+                      "mixed = quiz.sample_questions(banks, per_bank=2, seed=SEED)\n"
+                      "mixed_view = quiz_widgets.show_quiz(mixed, namespace=globals(),\n"
+                      "                                    title=f\"Mixed review (seed {SEED})\")\n"
+                      "mixed_view"),
+        new_markdown_cell("## Review of every week\n\nEvery question with its answer and explanation."),
+    ]
+    for bank in banks:
+        cells += [new_markdown_cell(f"### Week {bank.week}: {bank.title}"),
+                  new_code_cell(f'quiz_widgets.review(by_name["{bank.name}"])')]
+    return _nb(cells, "cumulative")
+
+
+def targets() -> dict[Path, nbformat.NotebookNode]:
+    banks = quiz.load_all_banks(QUIZZES)
+    out = {QUIZZES / f"{b.name}_quiz_review.ipynb": week_notebook(b) for b in banks}
+    if banks:
+        out[QUIZZES / "cumulative_review.ipynb"] = cumulative_notebook(banks)
+    return out
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only check the notebooks are up to date")
+    args = parser.parse_args(argv)
+    stale = []
+    for path, nb in targets().items():
+        text = nbformat.writes(nb) + "\n"
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            stale.append(path)
+            if not args.check:
+                path.write_text(text, encoding="utf-8")
+                print(f"wrote {path.relative_to(ROOT)}")
+    if args.check and stale:
+        for path in stale:
+            print(f"{path.relative_to(ROOT)} is out of date: run `python tools/build_quiz_notebooks.py`",
+                  file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
