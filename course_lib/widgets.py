@@ -1,0 +1,307 @@
+"""ipywidgets explorers built on viz.py: compute once, then sliders only index cached tensors.
+
+Every explorer has
+    .widget           the ipywidgets box (sliders with descriptions + an Image holding PNG bytes)
+    .show(**setting)  a plain function (tests call it): sets the sliders, draws, returns a `View`
+    .static_figure()  the same figure for the default setting, for notebooks read without a kernel
+Sliders use `continuous_update=False`, so a figure is drawn once, when the slider is released.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import ipywidgets as W
+import torch
+from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
+
+from . import viz
+from .data import DatasetSpec, denormalize, normalize
+from .heads import GapFc
+from .models import receptive_fields
+
+
+@dataclass
+class View:
+    """What an explorer displays for one setting of its sliders."""
+
+    setting: dict[str, Any]  # slider name -> value
+    data: torch.Tensor  # the tensor drawn (a feature map, a CAM, an image...)
+    title: str
+    info: dict[str, Any] = field(default_factory=dict)
+    png: bytes = b""  # the figure as PNG bytes (what the Image widget holds)
+
+
+class Explorer:
+    """Base class: named controls, an HTML caption and an Image widget redrawn on every change."""
+
+    def __init__(self, controls: dict[str, W.ValueWidget], image_width: str = "760px"):
+        self.controls = controls
+        self.image = W.Image(format="png", layout=W.Layout(width=image_width))
+        self.caption = W.HTML()
+        self.widget = W.VBox([W.HBox(list(controls.values())), self.caption, self.image])
+        self.image.add_class("course-explorer-image")  # CSS hooks for browser tests
+        self.widget.add_class(f"course-{type(self).__name__}")
+        self.defaults = {k: c.value for k, c in controls.items()}
+        self.last: View | None = None
+        self._syncing = False
+        self._png_cache: dict[tuple, bytes] = {}
+        for c in controls.values():
+            c.observe(self._on_change, names="value")
+
+    # subclasses implement these two
+    def view(self, **setting) -> View:
+        raise NotImplementedError
+
+    def figure(self, view: View) -> Figure:
+        raise NotImplementedError
+
+    def _on_change(self, change) -> None:
+        if not self._syncing:
+            self.show(**{k: c.value for k, c in self.controls.items()})
+
+    def _sync_controls(self, setting: dict[str, Any]) -> None:
+        """Move the sliders to `setting` without triggering redraws."""
+        self._syncing = True
+        try:
+            for k, v in setting.items():
+                self.controls[k].value = v
+        finally:
+            self._syncing = False
+
+    def show(self, **setting) -> View:
+        """Display `setting` (missing names keep their current value) and return what is shown."""
+        full = {k: c.value for k, c in self.controls.items()} | setting
+        view = self.view(**full)
+        self._sync_controls(view.setting)
+        key = tuple(view.setting.items())
+        if key not in self._png_cache:
+            self._png_cache[key] = viz.to_png(self.figure(view))
+        view.png = self._png_cache[key]
+        self.image.value = view.png
+        self.caption.value = f"<b>{view.title}</b>"
+        self.last = view
+        return view
+
+    def static_figure(self, **setting) -> Figure:
+        """The explorer's figure for the default setting (or `setting`), without widgets."""
+        return self.figure(self.view(**(self.defaults | setting)))
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+
+        if self.last is None:
+            self.show()
+        display(self.widget)
+
+
+def _slider(description: str, maximum: int, value: int = 0) -> W.IntSlider:
+    return W.IntSlider(value=value, min=0, max=max(0, maximum), description=description,
+                       continuous_update=False)
+
+
+def _class_slider(classes, description: str = "class") -> W.SelectionSlider:
+    return W.SelectionSlider(options=[(f"{k}: {c}", k) for k, c in enumerate(classes)], value=0,
+                             description=description, continuous_update=False,
+                             layout=W.Layout(width="420px"))
+
+
+def _display_images(images: torch.Tensor, spec: DatasetSpec | None) -> torch.Tensor:
+    """Normalized float images -> [0,1] for display (uint8 kept; no spec: each image min-max scaled)."""
+    x = images.detach().cpu()
+    if x.dtype == torch.uint8:
+        return x
+    if spec is not None:
+        return denormalize(x, spec)
+    lo, hi = x.amin((1, 2, 3), keepdim=True), x.amax((1, 2, 3), keepdim=True)
+    return (x - lo) / (hi - lo).clamp(min=1e-8)
+
+
+class SampleExplorer(Explorer):
+    """Week 1: pick a class and an example; see the image, its numbers and its normalized values."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, spec: DatasetSpec, per_class: int = 50,
+                 crop: int = 10):
+        self.images, self.labels, self.spec, self.crop = images, labels, spec, crop
+        self.index = {k: (labels == k).nonzero().flatten()[:per_class] for k in range(spec.num_classes)}
+        most = max(len(v) for v in self.index.values())
+        super().__init__({"class": _class_slider(spec.classes), "example": _slider("example", most - 1)})
+
+    def view(self, **s) -> View:
+        k = int(s["class"])
+        i = int(self.index[k][min(int(s["example"]), len(self.index[k]) - 1)])
+        img = self.images[i]  # uint8 (C,H,W)
+        x = normalize(img[None], self.spec)[0]
+        return View({"class": k, "example": int(s["example"])}, img,
+                    f"{self.spec.name} #{i}: class {k} ({self.spec.classes[k]}), tensor {tuple(img.shape)} "
+                    f"{img.dtype}, normalized mean {x.mean():.2f} std {x.std():.2f}",
+                    {"dataset_index": i, "normalized": x})
+
+    def figure(self, view: View) -> Figure:
+        img, c = view.data, self.crop
+        h, w = img.shape[1:]
+        top, left = (h - c) // 2, (w - c) // 2
+        fig = viz.new_figure(11, 3.6)
+        ax_img, ax_num, ax_hist = fig.subplots(1, 3)
+        viz._show_image(ax_img, img, f"{self.spec.classes[view.setting['class']]} (index "
+                        f"{view.info['dataset_index']})")
+        ax_img.add_patch(Rectangle((left - 0.5, top - 0.5), c, c, fill=False, color="red"))
+        viz.single_map(img[0, top:top + c, left:left + c].float(), f"uint8 values in the red {c}x{c} box "
+                       "(channel 0)", ax=ax_num, cmap="gray", annotate=True, colorbar=False, vmin=0,
+                       vmax=255, fmt="{:.0f}")
+        ax_hist.hist(view.info["normalized"].flatten().numpy(), bins=30, color="tab:blue")
+        ax_hist.set(xlabel="normalized value (x/255 - mean) / std", ylabel="pixels")
+        ax_hist.set_title("histogram of the normalized image", fontsize=9)
+        return fig
+
+
+class FeatureMapExplorer(Explorer):
+    """Week 4: the output of every layer of a backbone, one (layer, channel, image) at a time."""
+
+    def __init__(self, model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor | None = None,
+                 spec: DatasetSpec | None = None):
+        backbone = getattr(model, "backbone", model)
+        device = next(backbone.parameters()).device
+        was_training = backbone.training
+        backbone.eval()
+        with torch.no_grad():  # computed once: the sliders only index these tensors
+            self.maps = {k: v.cpu() for k, v in backbone.feature_maps(images.to(device)).items()}
+        backbone.train(was_training)
+        self.rf = {name: (rf, jump) for name, rf, jump in receptive_fields(backbone)}
+        self.images, self.labels, self.spec = _display_images(images, spec), labels, spec
+        layer = W.SelectionSlider(options=list(self.maps), value=next(iter(self.maps)), description="layer",
+                                  continuous_update=False, layout=W.Layout(width="360px"))
+        super().__init__({"layer": layer, "channel": _slider("channel", self.maps[layer.value].shape[1] - 1),
+                          "image": _slider("image", len(images) - 1)})
+
+    def _sync_controls(self, setting):
+        self.controls["channel"].max = self.maps[setting["layer"]].shape[1] - 1  # before the value
+        super()._sync_controls(setting)
+
+    def view(self, **s) -> View:
+        layer = s["layer"]
+        if layer not in self.maps:
+            raise KeyError(f"unknown layer {layer!r}; layers: {', '.join(self.maps)}")
+        channel = min(int(s["channel"]), self.maps[layer].shape[1] - 1)
+        image = int(s["image"])
+        m = self.maps[layer][image, channel]
+        rf, jump = self.rf[layer]
+        i, j = divmod(int(m.argmax()), m.shape[1])
+        return View({"layer": layer, "channel": channel, "image": image}, m,
+                    f"{layer}: channel {channel} of {self.maps[layer].shape[1]}, map {tuple(m.shape)}, "
+                    f"receptive field {rf}x{rf} px (jump {jump}), image {image}",
+                    {"rf": rf, "jump": jump, "argmax": (i, j)})
+
+    def figure(self, view: View) -> Figure:
+        s, (i, j) = view.setting, view.info["argmax"]
+        rf, jump = view.info["rf"], view.info["jump"]
+        fig = viz.new_figure(10, 4)
+        ax_img, ax_map = fig.subplots(1, 2)
+        label = "" if self.labels is None else f"label {self._name(int(self.labels[s['image']]))}, "
+        viz._show_image(ax_img, self.images[s["image"]], f"image {s['image']}: {label}red box = what the "
+                        f"strongest unit sees ({rf}x{rf})")
+        cy, cx = i * jump + (jump - 1) / 2, j * jump + (jump - 1) / 2  # centre of unit (i,j) in input pixels
+        ax_img.add_patch(Rectangle((cx - rf / 2, cy - rf / 2), rf, rf, fill=False, color="red", lw=2))
+        viz.single_map(view.data, f"{s['layer']} channel {s['channel']}", ax=ax_map)
+        ax_map.plot(j, i, "r+", markersize=12)
+        return fig
+
+    def _name(self, k: int) -> str:
+        return self.spec.classes[k] if self.spec else str(k)
+
+
+def class_activation_maps(model: torch.nn.Module, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(CAMs (N,K,h,w), logits (N,K)) of a model whose head pools then classifies (a GAP head)."""
+    feats = model.forward_features(images)  # (N,C,h,w)
+    head = model.head
+    if hasattr(head, "class_maps"):  # conv1x1_gap: the 1x1 conv's output before pooling
+        cams = head.class_maps(feats)
+    elif isinstance(head, GapFc):  # the same maps from the Linear weights: W (K,C) applied at each pixel
+        cams = torch.einsum("kc,nchw->nkhw", head.fc.weight, feats) + head.fc.bias.view(1, -1, 1, 1)
+    else:
+        raise ValueError(f"class activation maps need a GAP head (gap_fc or conv1x1_gap), not "
+                         f"{getattr(head, 'name', type(head).__name__)!r}: a flatten head has no per-class map")
+    return cams, head(feats)
+
+
+class CamExplorer(Explorer):
+    """Week 5: the per-class map before global average pooling, for any class and image."""
+
+    def __init__(self, model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, spec: DatasetSpec):
+        device = next(model.parameters()).device
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():  # computed once
+            cams, logits = class_activation_maps(model, images.to(device))
+        model.train(was_training)
+        self.cams, self.logits = cams.cpu(), logits.cpu()
+        self.probs = self.logits.softmax(1)
+        self.images, self.labels, self.spec = _display_images(images, spec), labels.cpu(), spec
+        super().__init__({"class": _class_slider(spec.classes), "image": _slider("image", len(images) - 1)})
+
+    def view(self, **s) -> View:
+        k, i = int(s["class"]), int(s["image"])
+        y, pred = int(self.labels[i]), int(self.logits[i].argmax())
+        names = self.spec.classes
+        return View({"class": k, "image": i}, self.cams[i, k],
+                    f"image {i}: true {names[y]}, predicted {names[pred]} ({self.probs[i, pred]:.0%}); "
+                    f"map of class {names[k]}: mean {self.cams[i, k].mean():.2f} = logit {self.logits[i, k]:.2f}",
+                    {"logit": float(self.logits[i, k]), "true": y, "pred": pred})
+
+    def figure(self, view: View) -> Figure:
+        k, i = view.setting["class"], view.setting["image"]
+        return viz.cam_overlay(self.images[i], view.data, view.title, self.spec.classes[k], view.info["logit"])
+
+
+class BatchStepper(Explorer):
+    """Week 3: walk one batch through to(device) -> forward -> error -> loss -> backward -> update -> argmax."""
+
+    def __init__(self, cycle, classes: tuple[str, ...], spec: DatasetSpec | None = None, rows: int = 16):
+        self.cycle, self.classes, self.rows = cycle, classes, rows
+        self.images = _display_images(cycle.X, spec)
+        step = W.SelectionSlider(options=[(f"{i + 1}. {s.name}", i) for i, s in enumerate(cycle.steps)],
+                                 value=0, description="step", continuous_update=False,
+                                 layout=W.Layout(width="480px"))
+        super().__init__({"step": step})
+
+    def view(self, **s) -> View:
+        i = int(s["step"])
+        rec = self.cycle.steps[i]
+        first = next(iter(rec.tensors.values()))
+        return View({"step": i}, first, f"{i + 1}. {rec.name}: {rec.formula}<br>" + "<br>".join(rec.lines),
+                    {"record": rec})
+
+    def figure(self, view: View) -> Figure:
+        rec, n, c = view.info["record"], self.rows, self.cycle
+        names = [f"{i}: {self.classes[int(y)]}" for i, y in enumerate(c.y_actual[:n])]
+        if rec.name == "to(device)":
+            return viz.image_grid(self.images[:n], c.y_actual[:n], self.classes, title=f"X {tuple(c.X.shape)}")
+        if rec.name == "forward":
+            return viz.heatmap(rec.tensors["y_out"][:n], "y_out: class scores (logits), first rows",
+                               "class", "image: actual class", self.classes, names)
+        if rec.name == "error":
+            return viz.heatmap(rec.tensors["error"][:n], "error = softmax(y_out) - onehot(y_actual)",
+                               "class", "image: actual class", self.classes, names)
+        if rec.name == "loss":
+            losses = rec.tensors["per_sample_loss"]
+            worst = c.worst(2 * n).tolist()
+            return viz.bar_chart({f"#{i}": float(losses[i]) for i in worst},
+                                 f"the {len(worst)} largest per-image losses (E = mean of all {len(losses)} "
+                                 f"= {losses.mean():.3f})", "cross-entropy", fmt="{:.1f}", rotate=90)
+        if rec.name in ("backward", "update"):
+            key = "gradient" if rec.name == "backward" else "change"
+            vals = {k.replace("backbone.layers.", "").replace(".0.", ".conv.").replace(".1.", ".bn."):
+                    float(t.norm()) for k, t in rec.tensors.items() if k != "dE/dy_out"}
+            return viz.bar_chart(vals, f"size (L2 norm) of each {key} tensor", f"||{key}||", logy=True,
+                                 fmt="{:.1e}", rotate=60)
+        return viz.image_grid(self.images[:n], c.y_actual[:n], self.classes, rec.tensors["y_pred"][:n],
+                              title="argmax of y_out (red = wrong)")
+
+    def worst_figure(self, k: int = 8) -> Figure:
+        """The k images of the batch with the largest loss (the ones that hurt most)."""
+        idx = self.cycle.worst(k)
+        notes = [f"loss {self.cycle.per_sample_loss[i]:.2f}" for i in idx]
+        probs = self.cycle.steps[2].tensors["probs"]
+        return viz.image_grid(self.images[idx], self.cycle.y_actual[idx], self.classes, probs[idx].argmax(1),
+                              notes=notes, title=f"the {k} images that hurt most")
