@@ -10,7 +10,7 @@ RESULTS_FULL = """\
   MNIST mean 0.1307 std 0.3081, Fashion-MNIST mean 0.2860 std 0.3530.
 - One pass over the 60,000 MNIST training images in batches of 128 (no training, loading only):
   DataLoader (per-image `__getitem__`) 1.24 s, InMemoryLoader (one tensor, normalized per batch) 0.06 s.
-- Measured on: 2-core Intel Xeon CPU with AMX, no GPU, torch 2.14.1+cu130 (2025-11-25). The 2 cores were shared with
+- Measured on: 2-core Intel Xeon CPU with AMX, no GPU, torch 2.14.1+cu130 (2026-11-25). The 2 cores were shared with
   other jobs during the run, so wall times are upper bounds; the fastest epoch shows the uncontended speed."""
 
 

@@ -7,7 +7,7 @@ RESULTS_FAST = """\
 RESULTS_FULL = """\
 - 5 epochs over 60,000 images (2,345 steps, lr 0.1): test accuracy 96.93 % on the 10,000 test images,
   27.7 s of training; course_lib's `evaluate` gives the same 96.93 %.
-- Measured on: 2-core Intel Xeon CPU with AMX, no GPU, torch 2.14.1+cu130 (2025-11-25). The 2 cores were shared with
+- Measured on: 2-core Intel Xeon CPU with AMX, no GPU, torch 2.14.1+cu130 (2026-11-25). The 2 cores were shared with
   other jobs during the run, so wall times are upper bounds; the fastest epoch shows the uncontended speed."""
 
 

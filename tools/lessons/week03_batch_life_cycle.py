@@ -8,7 +8,7 @@ RESULTS_FULL = """\
 - MNIST recipe (`recipes.default_config("mnist", epochs=3)`: bf16, augmentation, 60,000 images):
   test accuracy 94.98 %, 98.33 %, 99.08 % after epochs 1-3; 100.5 s of training (epochs 69.2 / 8.0 /
   23.4 s: about 8 s per epoch when the cores are not shared). The worst test images have losses 4-7.
-- Measured on: 2-core Intel Xeon CPU with AMX, no GPU, torch 2.14.1+cu130 (2025-11-25). The 2 cores were shared with
+- Measured on: 2-core Intel Xeon CPU with AMX, no GPU, torch 2.14.1+cu130 (2026-11-25). The 2 cores were shared with
   other jobs during the run, so wall times are upper bounds; the fastest epoch shows the uncontended speed."""
 
 

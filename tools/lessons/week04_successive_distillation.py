@@ -9,7 +9,7 @@ RESULTS_FULL = """\
 - MNIST recipe with 3 epochs on 60,000 images: test accuracy 99.08 % (the same run as week 3:
   seeded, identical numbers) after 175.7 s of training (epochs 29.9 / 44.0 / 101.8 s under load;
   ~8 s per epoch uncontended). Receptive fields as in fast mode.
-- Measured on: 2-core Intel Xeon CPU with AMX, no GPU, torch 2.14.1+cu130 (2025-11-25). The 2 cores were shared with
+- Measured on: 2-core Intel Xeon CPU with AMX, no GPU, torch 2.14.1+cu130 (2026-11-25). The 2 cores were shared with
   other jobs during the run, so wall times are upper bounds; the fastest epoch shows the uncontended speed."""
 
 

@@ -10,7 +10,7 @@ RESULTS_FULL = """\
   79.56 %, 85.06 %, 89.87 % after epochs 1-3, 270.4 s of training (epochs 198.1 / 60.0 / 12.3 s: the
   cores were busy with other jobs; ~12 s per epoch uncontended). The map of the predicted class lights
   up on the garment (image 0, an ankle boot: 94 %, its map's mean = logit 8.29).
-- Measured on: 2-core Intel Xeon CPU with AMX, no GPU, torch 2.14.1+cu130 (2025-11-25). The 2 cores were shared with
+- Measured on: 2-core Intel Xeon CPU with AMX, no GPU, torch 2.14.1+cu130 (2026-11-25). The 2 cores were shared with
   other jobs during the run, so wall times are upper bounds; the fastest epoch shows the uncontended speed."""
 
 

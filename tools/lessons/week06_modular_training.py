@@ -21,7 +21,7 @@ RESULTS_FULL = """\
 
 One epoch over all 60,000 training images, tested on all 10,000 test images; seconds = training time of
 the epoch (MNIST recipe: bf16 + augmentation; Fashion-MNIST recipe: float32). 142.6 s of training in all.
-Measured on: 2-core Intel Xeon CPU with AMX, no GPU, torch 2.14.1+cu130 (2025-11-25). The 2 cores were shared with
+Measured on: 2-core Intel Xeon CPU with AMX, no GPU, torch 2.14.1+cu130 (2026-11-25). The 2 cores were shared with
   other jobs during the run, so wall times are upper bounds; the fastest epoch shows the uncontended speed."""
 
 
