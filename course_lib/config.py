@@ -19,6 +19,7 @@ class TrainConfig:
     weight_decay: float = 5e-4        # L2 penalty on the weights
     label_smoothing: float = 0.0      # 0 = plain cross-entropy
     schedule: str = "onecycle"        # onecycle | constant
+    cooldown: float = 0.0             # fraction of the run (at the end) held at OneCycle's final lr
     augment: bool = False             # random rotation + shift (+ mirroring for CIFAR only)
     bf16: bool = False                # bf16 autocast (2-2.7x faster on CPUs with AMX)
     channels_last: bool = False       # NHWC memory layout (helps CIFAR-size nets)

@@ -149,14 +149,29 @@ class History:
         return "\n".join(rows)
 
 
+class OneCycleThenHold(torch.optim.lr_scheduler.OneCycleLR):
+    """OneCycle over `total_steps`; later steps keep its final learning rate (the cooldown)."""
+
+    def step(self) -> None:
+        if self.last_epoch < self.total_steps - 1:  # the last step of OneCycle reached its final lr
+            super().step()
+
+
 def make_optimizer(model: nn.Module, config: TrainConfig, steps_per_epoch: int):
-    """SGD with Nesterov momentum and (by default) a OneCycle learning-rate schedule."""
+    """SGD with Nesterov momentum and (by default) a OneCycle learning-rate schedule: up from lr/25
+    to lr, down to lr/500 a fraction `config.cooldown` of the run before its end, then held there
+    (fine-tuning: the accuracy of the last epochs is that of a settled model, not a lucky step)."""
     opt = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
                           nesterov=config.momentum > 0, weight_decay=config.weight_decay)
     if config.schedule == "onecycle":
-        total = max(4, config.epochs * steps_per_epoch)  # OneCycle needs a few steps per phase
-        sched = torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=config.lr, total_steps=total, pct_start=max(0.25, 2 / total))
+        if not 0 <= config.cooldown < 1:
+            raise ValueError(f"cooldown is the fraction of the run held at the final lr: it must be in "
+                             f"[0, 1), got {config.cooldown}")
+        anneal_steps = round((1 - config.cooldown) * config.epochs * steps_per_epoch)
+        total = max(4, anneal_steps)  # OneCycle needs a few steps per phase
+        sched = OneCycleThenHold(opt, max_lr=config.lr, total_steps=total, pct_start=max(0.25, 2 / total),
+                                 div_factor=25, final_div_factor=20,  # lr/25 -> lr -> lr/500
+                                 cycle_momentum=False)  # keep config.momentum
     elif config.schedule == "constant":
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
     else:
@@ -169,8 +184,9 @@ def check_checkpoint(state: dict, path, config: TrainConfig) -> None:
     if state.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: not a course_lib checkpoint (format {state.get('format')!r}).")
     saved = state["config"]
-    for key in ("dataset", "head", "backbone", "epochs", "batch_size", "lr", "schedule", "seed"):
-        if saved.get(key) != getattr(config, key):
+    for key in ("dataset", "head", "backbone", "epochs", "batch_size", "lr", "schedule", "cooldown",
+                "seed"):
+        if saved.get(key, getattr(TrainConfig, key)) != getattr(config, key):  # old files lack new keys
             raise CheckpointError(
                 f"{path} belongs to a run with {key}={saved.get(key)!r}, this run has "
                 f"{key}={getattr(config, key)!r}. Use another --checkpoint path, or --resume false.")

@@ -90,7 +90,7 @@ _RUN = textwrap.dedent("""
     from course_lib.config import TrainConfig
     from course_lib.models import build_model
     root, ckpt, kill_after = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    cfg = TrainConfig(epochs=3, batch_size=32, lr=0.05, checkpoint=ckpt, seed=1)
+    cfg = TrainConfig(epochs=3, batch_size=32, lr=0.05, checkpoint=ckpt, seed=1, cooldown=0.5)
     train.seed_everything(cfg.seed)
     model = build_model("mnist", "gap_fc")
     tr, te = data.get_loaders("mnist", 32, root=root, fast=False, seed=cfg.seed)
@@ -105,6 +105,33 @@ _RUN = textwrap.dedent("""
 def _run(root, ckpt, kill_after):
     return subprocess.run([sys.executable, "-c", _RUN, str(root), str(ckpt), str(kill_after)],
                           cwd=REPO, capture_output=True, text=True, timeout=300)
+
+
+def _lrs(config: TrainConfig, steps_per_epoch: int = 10) -> list[float]:
+    opt, sched = train.make_optimizer(nn.Linear(2, 2), config, steps_per_epoch)
+    lrs = []
+    for _ in range(config.epochs * steps_per_epoch):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    return lrs
+
+
+def test_onecycle_rises_falls_then_holds_for_the_cooldown():
+    lrs = _lrs(TrainConfig(epochs=4, lr=0.1, cooldown=0.25))  # the last of 4 epochs
+    peak = lrs.index(max(lrs))
+    assert lrs[0] == pytest.approx(0.1 / 25) and max(lrs) == pytest.approx(0.1, rel=1e-2)
+    assert all(a <= b for a, b in zip(lrs[:peak], lrs[1:peak + 1]))  # warm-up
+    assert all(a >= b for a, b in zip(lrs[peak:29], lrs[peak + 1:30]))  # annealing over 3 epochs
+    assert lrs[29:] == [pytest.approx(0.1 / 500)] * 11  # the last epoch holds the final lr
+    no_cooldown = _lrs(TrainConfig(epochs=4, lr=0.1))
+    assert no_cooldown[-1] == pytest.approx(0.1 / 500) and no_cooldown[-2] > no_cooldown[-1]
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.0])
+def test_cooldown_must_be_a_fraction_of_the_run(bad):
+    with pytest.raises(ValueError, match=r"cooldown is the fraction .* \[0, 1\)"):
+        train.make_optimizer(nn.Linear(2, 2), TrainConfig(cooldown=bad), 10)
 
 
 def test_killed_run_resumes_at_the_right_epoch_with_the_same_weights(fake_root, tmp_path):
