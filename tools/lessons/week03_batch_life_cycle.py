@@ -2,14 +2,15 @@
 RESULTS_FAST = """\
 - Untrained model: loss of the first batch ~2.4 (chance: log 10 = 2.30); one SGD step lowers it a
   little (2.39 -> 2.36); 40 steps on the same batch drive it below half.
-- MNIST recipe capped to 1 epoch on the 4,096-image subset: test accuracy 32.8 % on 1,024 test images
+- MNIST recipe capped to 1 epoch on the 4,096-image subset: test accuracy 22.8 % on 1,024 test images
   (expect 20-60 %: a GAP head needs more steps than fast mode gives it), ~6 s."""
 RESULTS_FULL = """\
-- MNIST recipe (`recipes.default_config("mnist", epochs=3)`: bf16, augmentation, 60,000 images):
-  test accuracy 94.98 %, 98.33 %, 99.08 % after epochs 1-3; 100.5 s of training (epochs 69.2 / 8.0 /
-  23.4 s: about 8 s per epoch when the cores are not shared). The worst test images have losses 4-7.
-- Measured on: 2-core Intel Xeon CPU with AMX, no GPU, torch 2.14.1+cu130 (2026-11-25). The 2 cores were shared with
-  other jobs during the run, so wall times are upper bounds; the fastest epoch shows the uncontended speed."""
+- The default MNIST recipe (`recipes.default_config("mnist")`: 7,518 parameters, 8 epochs, bf16,
+  60,000 images): test accuracy 92.96 %, 95.87 %, 98.21 %, 98.38 %, 98.85 %, 99.42 %, 99.43 %,
+  99.45 % after epochs 1-8; 51.3 s of training (6.1-6.7 s per epoch), 62 s for the whole notebook.
+  The worst test images have losses 3-7. `make bench` repeats this run with 3 seeds.
+- Measured on: 2-core Intel Xeon CPU with AMX, no GPU, torch 2.14.1+cu130 (2026-11-25), cores not
+  shared with other jobs during the run."""
 
 
 def md(s, *tags):
@@ -133,13 +134,18 @@ viz.line_plot({"loss on the same batch": repeat}, "40 steps on one batch: the ne
 `fit` repeats the life cycle over every batch of every epoch and evaluates after each epoch
 (`model.eval()` + `torch.no_grad()`, no backward). `run_training` prints the config first; fast mode
 caps it at 1 epoch on a subset.
+
+The default MNIST recipe is tuned for laptops: 7.5k parameters, whole data set in memory, bf16
+autocast, OneCycle learning rate; the last epoch fine-tunes at a tiny learning rate. About 99.4 %
+test accuracy after 8 epochs, under a minute on 2 CPU cores (`make bench` measures it against the
+classic PyTorch example).
 """),
     code("""
-config = recipes.default_config("mnist", epochs=3)
+config = recipes.default_config("mnist")
 trained, history = recipes.run_training(config)
 print(history.table())
 print(f"training time {sum(history.seconds):.1f} s | {recipes.environment_line()}")
-assert history.test_acc[-1] > (0.1 if FAST else 0.97)
+assert history.test_acc[-1] > (0.1 if FAST else 0.99)
 viz.training_curves({"mnist gap_fc": history}, "MNIST with the default recipe")
 """),
     md("""
