@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -47,7 +48,7 @@ def notebooks_fast_seconds() -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=3, help="course recipe runs (median reported)")
-    parser.add_argument("--skip", default="", help="comma list of: mnist,overhead,cifar,notebooks,ddp")
+    parser.add_argument("--skip", default="", help="comma list of: mnist,overhead,throughput,compile,ddp,notebooks")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     os.environ.pop("COURSE_FAST", None)  # benchmarks use the full data
@@ -62,10 +63,11 @@ def main() -> int:
         first = c["runs"][0]
         rows.append(("course_lib default (median of %d)" % args.runs, f"{first['params']:,}",
                      str(first["epochs"]), f"{c['median_seconds']:.1f} s total",
-                     "held over last 2 epochs: " + ", ".join(f"{a:.2%}" for a in c["min_acc_last_two"]),
+                     "held over the last 2 epochs: " + ", ".join(f"{a:.2%}" for a in c["min_acc_last_two"])
+                     + f" (median {statistics.median(c['min_acc_last_two']):.2%})",
                      f"time-to-99%: {c['median_time_to_99']:.1f} s"))
         rows.append(("pytorch/examples baseline", f"{b['params']:,}", str(len(b["seconds"])),
-                     f"{statistics_mean(b['seconds']):.1f} s/epoch",
+                     f"{statistics.mean(b['seconds']):.1f} s/epoch",
                      ", ".join(f"{a:.2%}" for a in b["test_acc"]),
                      f"time-to-99%: {b['time_to_target'] or float('nan'):.1f} s"))
         rows.append(("ratio time-to-99% (course / baseline)", "", "", "", "",
@@ -74,12 +76,20 @@ def main() -> int:
         ov = results["fit_overhead"] = throughput.fit_overhead()
         rows.append(("fit() vs bare loop (MNIST, bf16)", "", "1", f"{ov['fit_images_per_s']:.0f} vs "
                      f"{ov['bare_images_per_s']:.0f} img/s", "", f"ratio {ov['ratio']:.3f}"))
-    if "cifar" not in skip:
-        cf = results["cifar_throughput"] = throughput.cifar_throughput()
-        base = cf[0]["images_per_s"]
-        for r in cf:
-            rows.append((f"cifar_net {r['precision']}, channels_last={r['channels_last']}", "", "",
-                         f"{r['images_per_s']:.0f} img/s", "", f"x{r['images_per_s'] / base:.2f} vs fp32"))
+    if "throughput" not in skip:
+        for dataset in ("mnist", "cifar10"):
+            rows_tp = results[f"{dataset}_throughput"] = throughput.model_throughput(dataset)
+            base = rows_tp[0]["images_per_s"]
+            for r in rows_tp:
+                rows.append((f"{dataset} model {r['precision']}, channels_last={r['channels_last']}", "",
+                             "", f"{r['images_per_s']:.0f} img/s", "", f"x{r['images_per_s'] / base:.2f} vs fp32"))
+    if "compile" not in skip:
+        cp = results["compile"] = throughput.compile_payoff("mnist")
+        pays = (f"pays after {cp['break_even_epochs']:.1f} epochs" if cp["break_even_epochs"]
+                else "never pays (not faster)")
+        rows.append(("mnist model bf16, torch.compile", "", "", f"{cp['compiled_images_per_s']:.0f} vs "
+                     f"{cp['eager_images_per_s']:.0f} img/s eager", f"compile {cp['compile_seconds']:.0f} s",
+                     pays))
     if "ddp" not in skip and (HERE / "ddp_throughput.py").exists():
         proc = subprocess.run([sys.executable, str(HERE / "ddp_throughput.py")], capture_output=True,
                               text=True, timeout=1200)
@@ -92,17 +102,19 @@ def main() -> int:
     out_dir = HERE / "results"
     out_dir.mkdir(exist_ok=True)
     (out_dir / "latest.json").write_text(json.dumps(results, indent=2, default=str))
-    print(f"\n{results['environment']}, {results['date']}")
-    header = ("recipe", "params", "epochs", "time", "accuracy", "ratio")
-    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(6)]
-    for r in [header, tuple("-" * w for w in widths)] + rows:
-        print("| " + " | ".join(str(v).ljust(w) for v, w in zip(r, widths)) + " |")
-    print(f"\nJSON: {out_dir / 'latest.json'}")
+    table = f"{results['environment']}, {results['date']}\n\n" + markdown_table(
+        ("recipe", "params", "epochs", "time", "accuracy", "ratio"), rows)
+    (out_dir / "latest.md").write_text(table + "\n")
+    print("\n" + table)
+    print(f"\nJSON: {out_dir / 'latest.json'}; the table as markdown (for the README): {out_dir / 'latest.md'}")
     return 0
 
 
-def statistics_mean(values) -> float:
-    return sum(values) / len(values)
+def markdown_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
+    """`rows` under `header` as an aligned markdown table (readable as text, renders on GitHub)."""
+    widths = [max(len(str(r[i])) for r in rows + [header]) for i in range(len(header))]
+    lines = [header, tuple("-" * w for w in widths)] + rows
+    return "\n".join("| " + " | ".join(str(v).ljust(w) for v, w in zip(r, widths)) + " |" for r in lines)
 
 
 if __name__ == "__main__":

@@ -51,31 +51,62 @@ def fit_overhead(repeats: int = 3, train_size: int = 20000) -> dict:
             "fit_seconds": fit_s, "bare_seconds": bare_s}
 
 
-def cifar_throughput(steps: int = 10, batch_size: int = 256) -> list[dict]:
-    """Training images/s of the CIFAR backbone on synthetic 3x32x32 tensors."""
+def _train_steps_per_s(model, x, y, bf16: bool, steps: int) -> float:
+    """Median training steps/s of `model` on one fixed batch (2 warm-up steps not timed)."""
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+    times = []
+    for step in range(steps + 2):
+        start = time.perf_counter()
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
+            out = model(x)
+        loss = nn.functional.cross_entropy(out.float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if step >= 2:
+            times.append(time.perf_counter() - start)
+    return 1.0 / statistics.median(times)
+
+
+def model_throughput(dataset: str = "cifar10", steps: int = 10, batch_size: int = 256) -> list[dict]:
+    """Training images/s of `dataset`'s default model on synthetic tensors of its shape, for
+    fp32/bf16 x contiguous/channels_last (the same batch for every setup)."""
     device = get_device()
-    X = torch.randn(batch_size, 3, 32, 32, device=device)
-    y = torch.randint(0, 10, (batch_size,), device=device)
+    spec = data.get_spec(dataset)
+    X = torch.randn(batch_size, *spec.input_shape, device=device)
+    y = torch.randint(0, spec.num_classes, (batch_size,), device=device)
     rows = []
     for bf16 in (False, True):
         for channels_last in (False, True):
             torch.manual_seed(0)
-            model = build_model("cifar10").to(device)
             fmt = torch.channels_last if channels_last else torch.contiguous_format
-            model.to(memory_format=fmt)
-            x = X.contiguous(memory_format=fmt)
-            opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-            times = []
-            for step in range(steps + 2):  # 2 warm-up steps
-                start = time.perf_counter()
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                    out = model(x)
-                loss = nn.functional.cross_entropy(out.float(), y)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                if step >= 2:
-                    times.append(time.perf_counter() - start)
-            rows.append({"precision": "bf16" if bf16 else "fp32", "channels_last": channels_last,
-                         "images_per_s": batch_size / statistics.median(times)})
+            model = build_model(dataset).to(device).to(memory_format=fmt)
+            steps_per_s = _train_steps_per_s(model, X.contiguous(memory_format=fmt), y, bf16, steps)
+            rows.append({"dataset": dataset, "precision": "bf16" if bf16 else "fp32",
+                         "channels_last": channels_last, "images_per_s": batch_size * steps_per_s})
     return rows
+
+
+def compile_payoff(dataset: str = "mnist", steps: int = 30, batch_size: int = 128) -> dict:
+    """torch.compile on the default model (bf16): cold compile time vs the images/s it gains."""
+    device = get_device()
+    spec = data.get_spec(dataset)
+    X = torch.randn(batch_size, *spec.input_shape, device=device)
+    y = torch.randint(0, spec.num_classes, (batch_size,), device=device)
+    torch.manual_seed(0)
+    eager = _train_steps_per_s(build_model(dataset).to(device), X, y, True, steps) * batch_size
+    torch.manual_seed(0)
+    import torch._inductor.config as inductor_config
+
+    torch._dynamo.reset()
+    compiled_model = torch.compile(build_model(dataset).to(device))
+    with inductor_config.patch(force_disable_caches=True):  # a cold compile, as in a learner's first run
+        start = time.perf_counter()
+        _train_steps_per_s(compiled_model, X, y, True, 1)  # the first steps compile (forward + backward)
+        compile_s = time.perf_counter() - start
+    compiled = _train_steps_per_s(compiled_model, X, y, True, steps) * batch_size
+    n_train = 60_000  # one MNIST epoch
+    return {"dataset": dataset, "eager_images_per_s": eager, "compiled_images_per_s": compiled,
+            "compile_seconds": compile_s,
+            "break_even_epochs": compile_s / max(n_train / eager - n_train / compiled, 1e-9)
+            if compiled > eager else None}
