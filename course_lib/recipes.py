@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import platform
 import time
+from pathlib import Path
 
 import torch
 
@@ -32,9 +33,20 @@ def default_config(dataset: str = "mnist", **overrides) -> TrainConfig:
     return RECIPES[dataset].replace(**overrides)
 
 
+def cpu_name() -> str:
+    """The CPU's model name (from /proc/cpuinfo on Linux), with "AMX" when it has bf16 AMX units."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor() or platform.machine()
+    names = [line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")]
+    name = names[0] if names else platform.machine()
+    return f"{name} with AMX" if "amx_bf16" in info else name
+
+
 def environment_line() -> str:
     """Hardware and software a result was measured on (every reported number carries it)."""
-    cpu = platform.processor() or platform.machine()
+    cpu = cpu_name()
     threads = torch.get_num_threads()
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     return f"torch {torch.__version__}, {cpu}, {threads} CPU threads, {gpu}"
