@@ -91,7 +91,7 @@ def course_run(seed: int, target: float = 0.99) -> dict:
             "epochs": config.epochs}
 
 
-def compare(runs: int = 3, baseline_epochs: int = 6) -> dict:
+def compare(runs: int = 5, baseline_epochs: int = 6) -> dict:
     """`runs` course runs (median time) and one baseline run, all in this process."""
     course = [course_run(seed) for seed in range(runs)]
     base = baseline_run(baseline_epochs)

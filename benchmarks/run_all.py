@@ -1,6 +1,6 @@
 """`make bench`: every benchmark in one run, one table printed, JSON written to benchmarks/results/.
 
-Usage: python benchmarks/run_all.py [--runs 3] [--skip notebooks,ddp,...]
+Usage: python benchmarks/run_all.py [--runs 5] [--skip notebooks,ddp,...]
 Timings are only comparable inside one run (shared, noisy machines): ratios are what count.
 """
 from __future__ import annotations
@@ -47,7 +47,7 @@ def notebooks_fast_seconds() -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=3, help="course recipe runs (median reported)")
+    parser.add_argument("--runs", type=int, default=5, help="course recipe runs, seeds 0..runs-1 (median reported)")
     parser.add_argument("--skip", default="", help="comma list of: mnist,overhead,throughput,compile,ddp,notebooks")
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
