@@ -36,6 +36,17 @@ def test_parameter_counts_of_the_heads():
     assert count(heads.make_head("conv1x1_flatten_fc", 512, 10, (7, 7))) == 512 * r + r + r * 49 * 10 + 10
 
 
+def test_default_mnist_model_stays_under_8000_parameters():
+    from course_lib import recipes
+
+    config = recipes.default_config("mnist")
+    model = models.build_model(config.dataset, config.head, config.backbone or None)
+    # 3x3 convs without bias + BatchNorm (2 per channel), then GAP -> FC 16 -> 10
+    widths = [1, 8, 8, 12, 12, 12, 14, 16]
+    convs = sum(9 * a * b + 2 * b for a, b in zip(widths, widths[1:]))
+    assert models.count_parameters(model) == convs + 16 * 10 + 10 == 7_966 < 8_000
+
+
 @pytest.mark.parametrize("hw", [(7, 7), (3, 5), (1, 1)])
 def test_gap_fc_equals_conv1x1_gap_with_shared_weights(hw):
     torch.manual_seed(0)

@@ -48,7 +48,7 @@ def test_feature_map_explorer_shows_the_backbones_maps(model, images):
         expected = model.backbone.feature_maps(X)
     model.train()
     assert list(ex.maps) == list(expected)
-    for layer, channel, image in [("conv1_1", 0, 0), ("conv2_2", 7, 3), ("pool2", 11, 5), ("conv3_2", 15, 1)]:
+    for layer, channel, image in [("conv1_1", 0, 0), ("conv2_2", 7, 3), ("pool2", 11, 5), ("conv3_3", 15, 1)]:
         view = ex.show(layer=layer, channel=channel, image=image)
         assert torch.allclose(view.data, expected[layer][image, channel])
         assert view.setting == {"layer": layer, "channel": channel, "image": image}
