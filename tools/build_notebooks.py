@@ -27,6 +27,8 @@ METADATA = {
 
 
 def load_lesson(path: Path):
+    if str(path.parent) not in sys.path:
+        sys.path.insert(0, str(path.parent))  # lessons import their cell constructors from cells.py
     spec = importlib.util.spec_from_file_location(path.stem, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

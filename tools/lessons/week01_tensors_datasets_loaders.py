@@ -1,4 +1,6 @@
 """Week 1: images as tensors, Dataset and DataLoader with batches (source of the notebook)."""
+from cells import code, md
+
 # RESULTS_* are the measured results written into the notebook's "Expected results" cell.
 RESULTS_FAST = """\
 - MNIST/Fashion-MNIST tensors `(60000, 1, 28, 28)` uint8 and `(10000, 1, 28, 28)`; statistics from a
@@ -12,14 +14,6 @@ RESULTS_FULL = """\
   DataLoader (per-image `__getitem__`) 1.24 s, InMemoryLoader (one tensor, normalized per batch) 0.06 s.
 - Measured on: 2-core Intel Xeon CPU with AMX, no GPU, torch 2.14.1+cu130 (2026-11-25). The 2 cores were shared with
   other jobs during the run, so wall times are upper bounds; the fastest epoch shows the uncontended speed."""
-
-
-def md(s, *tags):
-    return ("md", s, tags)
-
-
-def code(s, *tags):
-    return ("code", s, tags)
 
 
 CELLS = [

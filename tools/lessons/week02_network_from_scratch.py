@@ -1,4 +1,6 @@
 """Week 2: the entire network from scratch, checked against autograd and course_lib (notebook source)."""
+from cells import code, md
+
 RESULTS_FAST = """\
 - Hand-derived gradients equal autograd's (max difference ~3e-8); one update lowers the batch loss
   (2.72 -> 1.97).
@@ -9,14 +11,6 @@ RESULTS_FULL = """\
   27.7 s of training; course_lib's `evaluate` gives the same 96.93 %.
 - Measured on: 2-core Intel Xeon CPU with AMX, no GPU, torch 2.14.1+cu130 (2026-11-25). The 2 cores were shared with
   other jobs during the run, so wall times are upper bounds; the fastest epoch shows the uncontended speed."""
-
-
-def md(s, *tags):
-    return ("md", s, tags)
-
-
-def code(s, *tags):
-    return ("code", s, tags)
 
 
 CELLS = [

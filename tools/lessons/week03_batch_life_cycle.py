@@ -1,4 +1,6 @@
 """Week 3: the life cycle of one batch, with a stepper widget (notebook source)."""
+from cells import code, md
+
 RESULTS_FAST = """\
 - Untrained model: loss of the first batch ~2.3 (chance: log 10 = 2.30); one SGD step lowers it a
   little (2.30 -> 2.27); 40 steps on the same batch drive it below half.
@@ -11,14 +13,6 @@ RESULTS_FULL = """\
   The worst test images have losses 3-4. `make bench` repeats this run with 5 seeds.
 - Measured on: 2-core Intel Xeon CPU with AMX, no GPU, torch 2.14.1+cu130 (2026-11-25), cores not
   shared with other jobs during the run."""
-
-
-def md(s, *tags):
-    return ("md", s, tags)
-
-
-def code(s, *tags):
-    return ("code", s, tags)
 
 
 CELLS = [

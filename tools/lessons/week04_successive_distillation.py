@@ -1,4 +1,6 @@
 """Week 4: successive distillation in a conv stack (notebook source)."""
+from cells import code, md
+
 RESULTS_FAST = """\
 - Hand-set Sobel kernels equal scikit-image's `sobel_v`/`sobel_h`/`sobel` inside the photo (max
   difference ~1e-7); a 1x1 convolution reproduces `rgb2gray`.
@@ -10,14 +12,6 @@ RESULTS_FULL = """\
   training (the same seeded run as week 3, identical accuracies). Receptive fields as in fast mode.
 - Measured on: 2-core Intel Xeon CPU with AMX, no GPU, torch 2.14.1+cu130 (2026-11-25), cores not
   shared with other jobs during the run."""
-
-
-def md(s, *tags):
-    return ("md", s, tags)
-
-
-def code(s, *tags):
-    return ("code", s, tags)
 
 
 CELLS = [

@@ -1,4 +1,6 @@
 """Week 5: the final layer - GAP->FC, 1x1 conv->GAP, Flatten->FC, class activation maps (notebook source)."""
+from cells import code, md
+
 RESULTS_FAST = """\
 - Shapes and parameter counts are exact in both modes: 3x224x224 -> 512x7x7; for 10 classes
   `flatten_fc` has 7*7*512*10+10 = 250,890 parameters, `gap_fc` and `conv1x1_gap` 5,130 each
@@ -12,14 +14,6 @@ RESULTS_FULL = """\
   92 %, its map's mean = logit 8.75).
 - Measured on: 2-core Intel Xeon CPU with AMX, no GPU, torch 2.14.1+cu130 (2026-11-25), cores not
   shared with other jobs during the run."""
-
-
-def md(s, *tags):
-    return ("md", s, tags)
-
-
-def code(s, *tags):
-    return ("code", s, tags)
 
 
 CELLS = [

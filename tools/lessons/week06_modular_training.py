@@ -1,4 +1,6 @@
 """Week 6: modular training - every head on every dataset with course_lib (notebook source)."""
+from cells import code, md
+
 RESULTS_FAST = """\
 - 4 heads x 2 datasets, 1 epoch on the 4,096-image subset each (~1-6 s per run). Measured test
   accuracy (1,024 test images):
@@ -24,14 +26,6 @@ the epoch (MNIST recipe: bf16; Fashion-MNIST recipe: float32; the first run also
 training in all, 79 s for the whole notebook.
 Measured on: 2-core Intel Xeon CPU with AMX, no GPU, torch 2.14.1+cu130 (2026-11-25), cores not
   shared with other jobs during the run."""
-
-
-def md(s, *tags):
-    return ("md", s, tags)
-
-
-def code(s, *tags):
-    return ("code", s, tags)
 
 
 CELLS = [

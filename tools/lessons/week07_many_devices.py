@@ -1,4 +1,6 @@
 """Week 7: many devices - data-parallel training with torch.distributed, DDP launched by torchrun (notebook source)."""
+from cells import code, md
+
 RESULTS_FAST = """\
 - Two halves of a 64-image batch, averaged, vs the whole batch (section 2): max difference ~1e-8 (float32 rounding).
 - 2 processes (torchrun, gloo) vs 1 process with all 64 images (section 3): without normalization or with
@@ -18,14 +20,6 @@ RESULTS_FULL = """\
   1 process x 2 threads 0.13-1.8x, depending on what else runs on the machine (8 runs, one day;
   `make bench` repeats it).
 - Measured on: a 2-core Intel Xeon with AMX (load average 0-4 from other jobs), no GPU, torch 2.14.1."""
-
-
-def md(s, *tags):
-    return ("md", s, tags)
-
-
-def code(s, *tags):
-    return ("code", s, tags)
 
 
 CELLS = [
