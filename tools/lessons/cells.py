@@ -9,3 +9,12 @@ def md(source: str, *tags: str) -> tuple:
 def code(source: str, *tags: str) -> tuple:
     """A code cell; `tags` become the cell's metadata tags."""
     return ("code", source, tags)
+
+
+def expected_results(fast: str, full: str) -> str:
+    """The "Expected results" block that ends every lesson's first cell (measured in both modes)."""
+    return f"""**Expected results - fast mode (`COURSE_FAST=1`):**
+{fast}
+
+**Expected results - full mode:**
+{full}"""

@@ -1,5 +1,5 @@
 """Week 1: images as tensors, Dataset and DataLoader with batches (source of the notebook)."""
-from cells import code, md
+from cells import code, expected_results, md
 
 # RESULTS_* are the measured results written into the notebook's "Expected results" cell.
 RESULTS_FAST = """\
@@ -26,11 +26,7 @@ when present) with `course_lib.data`; compute the normalization statistics; batc
 
 **Run modes.** `COURSE_FAST=1` (what CI runs) uses subsets; without it the notebook uses the full data.
 
-**Expected results - fast mode (`COURSE_FAST=1`):**
-{RESULTS_FAST}
-
-**Expected results - full mode:**
-{RESULTS_FULL}
+{expected_results(RESULTS_FAST, RESULTS_FULL)}
 """),
     code("""
 import time

@@ -1,5 +1,5 @@
 """Week 2: the entire network from scratch, checked against autograd and course_lib (notebook source)."""
-from cells import code, md
+from cells import code, expected_results, md
 
 RESULTS_FAST = """\
 - Hand-derived gradients equal autograd's (max difference ~3e-8); one update lowers the batch loss
@@ -21,11 +21,7 @@ CELLS = [
 derive the gradients by hand, check them against PyTorch's autograd, update the weights, train;
 then run *the same* model through `course_lib` and show that both agree number for number.
 
-**Expected results - fast mode (`COURSE_FAST=1`):**
-{RESULTS_FAST}
-
-**Expected results - full mode:**
-{RESULTS_FULL}
+{expected_results(RESULTS_FAST, RESULTS_FULL)}
 """),
     code("""
 import time

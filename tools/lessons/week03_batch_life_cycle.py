@@ -1,5 +1,5 @@
 """Week 3: the life cycle of one batch, with a stepper widget (notebook source)."""
-from cells import code, md
+from cells import code, expected_results, md
 
 RESULTS_FAST = """\
 - Untrained model: loss of the first batch ~2.3 (chance: log 10 = 2.30); one SGD step lowers it a
@@ -24,11 +24,7 @@ CELLS = [
 update -> `argmax` gives the class index. At each stage: shapes, values and the device. Then see
 which images of the batch hurt most, what one step changes, and train for real with `course_lib`.
 
-**Expected results - fast mode (`COURSE_FAST=1`):**
-{RESULTS_FAST}
-
-**Expected results - full mode:**
-{RESULTS_FULL}
+{expected_results(RESULTS_FAST, RESULTS_FULL)}
 """),
     code("""
 import copy

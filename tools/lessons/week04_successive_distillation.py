@@ -1,5 +1,5 @@
 """Week 4: successive distillation in a conv stack (notebook source)."""
-from cells import code, md
+from cells import code, expected_results, md
 
 RESULTS_FAST = """\
 - Hand-set Sobel kernels equal scikit-image's `sobel_v`/`sobel_h`/`sobel` inside the photo (max
@@ -23,11 +23,7 @@ gradients in a real photo; a trained network learns its own kernels, and each la
 previous layer's maps into smaller maps with more channels, each unit seeing a larger patch of the
 input (its *receptive field*).
 
-**Expected results - fast mode (`COURSE_FAST=1`):**
-{RESULTS_FAST}
-
-**Expected results - full mode:**
-{RESULTS_FULL}
+{expected_results(RESULTS_FAST, RESULTS_FULL)}
 """),
     code("""
 import skimage

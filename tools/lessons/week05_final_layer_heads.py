@@ -1,5 +1,5 @@
 """Week 5: the final layer - GAP->FC, 1x1 conv->GAP, Flatten->FC, class activation maps (notebook source)."""
-from cells import code, md
+from cells import code, expected_results, md
 
 RESULTS_FAST = """\
 - Shapes and parameter counts are exact in both modes: 3x224x224 -> 512x7x7; for 10 classes
@@ -25,11 +25,7 @@ class scores from it - GAP->FC, 1x1 conv->GAP and Flatten->FC - by shapes and pa
 numerically that GAP->FC equals 1x1conv->GAP with shared weights and that an FC layer is a 1x1 conv on
 a 1x1 map; then look at the per-class 7x7 maps before pooling (class activation maps) of a trained model.
 
-**Expected results - fast mode (`COURSE_FAST=1`):**
-{RESULTS_FAST}
-
-**Expected results - full mode:**
-{RESULTS_FULL}
+{expected_results(RESULTS_FAST, RESULTS_FULL)}
 """),
     code("""
 import torch

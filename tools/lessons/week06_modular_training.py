@@ -1,5 +1,5 @@
 """Week 6: modular training - every head on every dataset with course_lib (notebook source)."""
-from cells import code, md
+from cells import code, expected_results, md
 
 RESULTS_FAST = """\
 - 4 heads x 2 datasets, 1 epoch on the 4,096-image subset each (~1-6 s per run). Measured test
@@ -36,11 +36,7 @@ CELLS = [
 is one field of the config. Train each head on MNIST and Fashion-MNIST (and CIFAR-10/100 when they are
 present) with `course_lib.recipes.run_training`, and compare accuracy, parameters and time.
 
-**Expected results - fast mode (`COURSE_FAST=1`):**
-{RESULTS_FAST}
-
-**Expected results - full mode:**
-{RESULTS_FULL}
+{expected_results(RESULTS_FAST, RESULTS_FULL)}
 """),
     code("""
 import inspect

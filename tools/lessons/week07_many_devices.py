@@ -1,5 +1,5 @@
 """Week 7: many devices - data-parallel training with torch.distributed, DDP launched by torchrun (notebook source)."""
-from cells import code, md
+from cells import code, expected_results, md
 
 RESULTS_FAST = """\
 - Two halves of a 64-image batch, averaged, vs the whole batch (section 2): max difference ~1e-8 (float32 rounding).
@@ -39,11 +39,7 @@ so they all take the same step and stay identical.
 5. throughput: 1 process x 2 threads vs 2 processes x 1 thread, and how it extends to GPUs (nccl) and
    to several machines.
 
-**Expected results - fast mode (`COURSE_FAST=1`):**
-{RESULTS_FAST}
-
-**Expected results - full mode:**
-{RESULTS_FULL}
+{expected_results(RESULTS_FAST, RESULTS_FULL)}
 """),
     code("""
 import inspect
