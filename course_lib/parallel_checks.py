@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import time
 from dataclasses import asdict
@@ -26,6 +25,7 @@ from .config import TrainConfig
 from .data import get_spec, is_fast_mode, load_tensors, normalize
 from .errors import DataError, unknown_name
 from .models import build_model, count_parameters
+from .recipes import cpu_name
 from .train import seed_everything, train_step
 
 NORMS = ("none", "batchnorm", "groupnorm")
@@ -260,7 +260,7 @@ def bench_command(config: TrainConfig, ctx, args) -> dict | None:
     if not ctx.is_main:
         return None
     device = torch.cuda.get_device_name(ctx.device) if ctx.device.type == "cuda" else (
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores")
+        f"{cpu_name()}, {os.cpu_count()} CPU cores")
     model = build_model(config.dataset, config.head, config.backbone or None)
     result = {"environment": f"torch {torch.__version__}, {device}, load average {load:.2f} before the run",
               "date": time.strftime("%Y-%m-%d %H:%M"), "world_size": ctx.world_size, "backend": ctx.backend,
