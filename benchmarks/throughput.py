@@ -1,4 +1,4 @@
-"""Throughput: fit() vs a bare hand-written loop, and the CIFAR backbone's images/s by precision/layout."""
+"""Throughput: fit() vs a bare hand-written loop; models' images/s by precision and layout; torch.compile."""
 from __future__ import annotations
 
 import statistics
@@ -10,21 +10,20 @@ from torch import nn
 from course_lib import data
 from course_lib.config import TrainConfig
 from course_lib.models import build_model
-from course_lib.train import fit, get_device, seed_everything
+from course_lib.train import fit, get_device, make_optimizer, seed_everything
 
 
 def _bare_loop(model, loader, config: TrainConfig) -> float:
-    """The shortest honest training loop on the same model/data/optimizer; returns seconds."""
+    """The shortest honest training loop on the same model, data, optimizer and schedule; returns seconds."""
     device = get_device()
     model.to(device).train()
-    opt = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum, nesterov=True,
-                          weight_decay=config.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=len(loader) * config.epochs)
+    opt, sched = make_optimizer(model, config, len(loader))  # the optimizer and schedule fit() uses
     loss_fn = nn.CrossEntropyLoss()
     start = time.perf_counter()
     for _ in range(config.epochs):
         for X, y in loader:
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.bf16):
+            X, y = X.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=config.bf16):
                 out = model(X)
             loss = loss_fn(out.float(), y)
             opt.zero_grad(set_to_none=True)
@@ -68,19 +67,24 @@ def _train_steps_per_s(model, x, y, bf16: bool, steps: int) -> float:
     return 1.0 / statistics.median(times)
 
 
-def model_throughput(dataset: str = "cifar10", steps: int = 10, batch_size: int = 256) -> list[dict]:
-    """Training images/s of `dataset`'s default model on synthetic tensors of its shape, for
-    fp32/bf16 x contiguous/channels_last (the same batch for every setup)."""
+def _synthetic_batch(dataset: str, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random images and labels of `dataset`'s shape and classes, on the default device."""
     device = get_device()
     spec = data.get_spec(dataset)
     X = torch.randn(batch_size, *spec.input_shape, device=device)
-    y = torch.randint(0, spec.num_classes, (batch_size,), device=device)
+    return X, torch.randint(0, spec.num_classes, (batch_size,), device=device)
+
+
+def model_throughput(dataset: str = "cifar10", steps: int = 10, batch_size: int = 256) -> list[dict]:
+    """Training images/s of `dataset`'s default model on synthetic tensors of its shape, for
+    fp32/bf16 x contiguous/channels_last (the same batch for every setup)."""
+    X, y = _synthetic_batch(dataset, batch_size)
     rows = []
     for bf16 in (False, True):
         for channels_last in (False, True):
             torch.manual_seed(0)
             fmt = torch.channels_last if channels_last else torch.contiguous_format
-            model = build_model(dataset).to(device).to(memory_format=fmt)
+            model = build_model(dataset).to(X.device).to(memory_format=fmt)
             steps_per_s = _train_steps_per_s(model, X.contiguous(memory_format=fmt), y, bf16, steps)
             rows.append({"dataset": dataset, "precision": "bf16" if bf16 else "fp32",
                          "channels_last": channels_last, "images_per_s": batch_size * steps_per_s})
@@ -89,17 +93,14 @@ def model_throughput(dataset: str = "cifar10", steps: int = 10, batch_size: int 
 
 def compile_payoff(dataset: str = "mnist", steps: int = 30, batch_size: int = 128) -> dict:
     """torch.compile on the default model (bf16): cold compile time vs the images/s it gains."""
-    device = get_device()
-    spec = data.get_spec(dataset)
-    X = torch.randn(batch_size, *spec.input_shape, device=device)
-    y = torch.randint(0, spec.num_classes, (batch_size,), device=device)
+    X, y = _synthetic_batch(dataset, batch_size)
     torch.manual_seed(0)
-    eager = _train_steps_per_s(build_model(dataset).to(device), X, y, True, steps) * batch_size
+    eager = _train_steps_per_s(build_model(dataset).to(X.device), X, y, True, steps) * batch_size
     torch.manual_seed(0)
     import torch._inductor.config as inductor_config
 
     torch._dynamo.reset()
-    compiled_model = torch.compile(build_model(dataset).to(device))
+    compiled_model = torch.compile(build_model(dataset).to(X.device))
     with inductor_config.patch(force_disable_caches=True):  # a cold compile, as in a learner's first run
         start = time.perf_counter()
         _train_steps_per_s(compiled_model, X, y, True, 1)  # the first steps compile (forward + backward)
