@@ -20,7 +20,7 @@ class TrainConfig:
     label_smoothing: float = 0.0      # 0 = plain cross-entropy
     schedule: str = "onecycle"        # onecycle | constant
     cooldown: float = 0.0             # fraction of the run (at the end) held at OneCycle's final lr
-    augment: bool = False             # random rotation + shift (+ mirroring for CIFAR only)
+    augment: bool = False             # random rotation + shift, strength per dataset (+ mirroring for CIFAR)
     bf16: bool = False                # bf16 autocast (2-2.7x faster on CPUs with AMX)
     channels_last: bool = False       # NHWC memory layout (helps CIFAR-size nets)
     in_memory: bool = True            # whole dataset as one tensor (fast) vs DataLoader

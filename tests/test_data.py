@@ -68,6 +68,26 @@ def test_shuffling_depends_only_on_seed_and_epoch(fake_root):
     assert sorted(torch.cat(first).tolist()) == sorted(torch.cat(other).tolist())
 
 
+def test_augmentation_strength_comes_from_the_dataset_spec(fake_root):
+    import dataclasses
+
+    images, labels = data.load_tensors("mnist", True, fake_root)
+    images, labels = images[:64], labels[:64]
+    plain = data.normalize(images, data.get_spec("mnist"))
+
+    def augmented(spec):
+        loader = data.InMemoryLoader(images, labels, spec, 64, augment=True)
+        return next(iter(loader))[0]
+
+    mnist = data.get_spec("mnist")
+    assert (mnist.augment_degrees, mnist.augment_shift) == (5.0, 0.04)  # the default recipe's strength
+    assert data.get_spec("cifar10").augment_degrees == 10.0 and data.get_spec("cifar10").hflip
+    still = dataclasses.replace(mnist, augment_degrees=0.0, augment_shift=0.0)
+    assert torch.allclose(augmented(still), plain, atol=1e-5)  # no rotation, no shift: the same pixels
+    mild, strong = augmented(mnist), augmented(dataclasses.replace(mnist, augment_degrees=30.0, augment_shift=0.2))
+    assert 0 < (mild - plain).abs().mean() < (strong - plain).abs().mean()
+
+
 def test_fast_mode_uses_fixed_subsets(fake_root, monkeypatch):
     monkeypatch.setattr(data, "FAST_TRAIN_SIZE", 100)
     monkeypatch.setattr(data, "FAST_TEST_SIZE", 50)
