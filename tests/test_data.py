@@ -84,7 +84,8 @@ def test_augmentation_strength_comes_from_the_dataset_spec(fake_root):
     assert data.get_spec("cifar10").augment_degrees == 10.0 and data.get_spec("cifar10").hflip
     still = dataclasses.replace(mnist, augment_degrees=0.0, augment_shift=0.0)
     assert torch.allclose(augmented(still), plain, atol=1e-5)  # no rotation, no shift: the same pixels
-    mild, strong = augmented(mnist), augmented(dataclasses.replace(mnist, augment_degrees=30.0, augment_shift=0.2))
+    strong = dataclasses.replace(mnist, augment_degrees=30.0, augment_shift=0.2)
+    mild, strong = augmented(mnist), augmented(strong)
     assert 0 < (mild - plain).abs().mean() < (strong - plain).abs().mean()
 
 
