@@ -216,10 +216,11 @@ def denormalize(x: torch.Tensor, spec: DatasetSpec) -> torch.Tensor:
 
 # ------------------------------------------------------------------------------- loaders
 
-def random_affine(x: torch.Tensor, generator: torch.Generator, degrees: float = 10.0,
-                  shift: float = 0.1, flip: bool = False) -> torch.Tensor:
+def random_affine(x: torch.Tensor, generator: torch.Generator, degrees: float, shift: float,
+                  flip: bool = False) -> torch.Tensor:
     """Batch-wise augmentation: each image rotated by up to `degrees`, moved by up to `shift` of
-    its size (and mirrored half of the time when `flip`), in one grid_sample call."""
+    its size (and mirrored half of the time when `flip`), in one grid_sample call. The loaders take
+    the strength from the dataset's DatasetSpec (augment_degrees, augment_shift)."""
     n = x.shape[0]
     angle = (torch.rand(n, generator=generator) * 2 - 1) * degrees * torch.pi / 180
     move = (torch.rand(n, 2, generator=generator) * 2 - 1) * shift * 2  # grid units span 2
