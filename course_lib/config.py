@@ -21,6 +21,7 @@ class TrainConfig:
     schedule: str = "onecycle"        # onecycle | constant
     cooldown: float = 0.0             # fraction of the run (at the end) held at OneCycle's final lr
     augment: bool = False             # random rotation + shift, strength per dataset (+ mirroring for CIFAR)
+    clean_epochs: int = 0             # the last epochs train on un-augmented images (YOLO's close_mosaic)
     bf16: bool = False                # bf16 autocast (2-2.7x faster on CPUs with AMX)
     channels_last: bool = False       # NHWC memory layout (helps CIFAR-size nets)
     in_memory: bool = True            # whole dataset as one tensor (fast) vs DataLoader

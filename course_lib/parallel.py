@@ -68,8 +68,8 @@ from .config import TrainConfig, add_config_arguments, config_from_args
 from .data import InMemoryLoader, get_loaders, is_fast_mode
 from .errors import CourseError, DataError
 from .models import build_model, count_parameters
-from .train import (History, check_checkpoint, checkpoint_state, evaluate, get_device, make_optimizer,
-                    restore_checkpoint, seed_everything, train_epoch)
+from .train import (History, augmentation_schedule, check_checkpoint, checkpoint_state, evaluate, get_device,
+                    make_optimizer, restore_checkpoint, seed_everything, train_epoch)
 
 ENV_VARS = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")  # set by torchrun
 DEFAULT_TIMEOUT_S = 300.0
@@ -214,6 +214,15 @@ class ShardedLoader:
         """Same permutation on every rank for this epoch, a new one next epoch (like DistributedSampler)."""
         self.epoch = epoch
 
+    @property
+    def augment(self) -> bool:
+        """The base loader's switch (fit's `clean_epochs` turn it off for the last epochs)."""
+        return self.base.augment
+
+    @augment.setter
+    def augment(self, on: bool) -> None:
+        self.base.augment = on
+
     def __len__(self) -> int:
         return math.ceil(self.num_samples / self.base.batch_size)  # identical on every rank
 
@@ -312,43 +321,46 @@ def train_ddp(config: TrainConfig, ctx: Context, params_out: str = "") -> tuple[
             f"{count_parameters(model):,} parameters; {n_train} training images, {len(train_loader)} steps "
             f"per epoch of {config.batch_size} images per process = global batch "
             f"{ctx.world_size * config.batch_size}")
-    for epoch in range(start, config.epochs):
-        _maybe_crash(ctx.rank, epoch)
-        torch.manual_seed(config.seed * 1000 + epoch + 7919 * ctx.rank)  # dropout differs per rank
-        if isinstance(train_loader, ShardedLoader):
-            train_loader.set_epoch(epoch)  # a new shuffle each epoch, the same on every rank
-        else:
-            train_loader.sampler.set_epoch(epoch)  # DistributedSampler: forget this and every epoch repeats
-        try:
-            ep = train_epoch(ddp, train_loader, loss_fn, opt, sched, ctx.device, config, progress=False)
-            totals = torch.stack([ep.loss_sum.double(), ep.correct.double(),
-                                  torch.tensor(float(ep.seen), device=ctx.device, dtype=torch.float64)])
-            dist.all_reduce(totals)  # sums over all ranks: the whole epoch's loss and accuracy
-            seconds = torch.tensor(ep.seconds, device=ctx.device)
-            dist.all_reduce(seconds, op=dist.ReduceOp.MAX)  # the slowest rank sets the pace
-            record_box: list = [None]
-            if ctx.is_main:  # evaluate the plain module: DDP's forward would wait for the other ranks
-                result = evaluate(model, test_loader, ctx.device, bf16=config.bf16,
-                                  channels_last=config.channels_last)
-                loss_sum, correct, seen = totals.tolist()
-                history.append(epoch=epoch + 1, train_loss=loss_sum / seen, train_acc=correct / seen,
-                               test_loss=result.loss, test_acc=result.accuracy, seconds=seconds.item())
-                if ckpt:
-                    save_checkpoint(ckpt, checkpoint_state(epoch + 1, model, opt, sched, history, config,
-                                                           world_size=ctx.world_size))
-                record_box = [history.to_dict()]
-                ctx.log(f"epoch {epoch + 1}/{config.epochs}: train loss {history.train_loss[-1]:.4f}, "
-                        f"test acc {result.accuracy:.2%} ({seconds.item():.1f} s)")
-            dist.broadcast_object_list(record_box, src=0)  # also: nobody runs ahead of rank 0's checkpoint
-            history = History.from_dict(record_box[0])
-        except RuntimeError as exc:
-            if not _is_communication_error(exc):
-                raise
-            done = f"{ckpt} holds the last finished epoch: run the same command again to resume." if ckpt else ""
-            raise DistributedError(
-                f"[rank {ctx.rank}] lost the other processes during epoch {epoch + 1} "
-                f"({type(exc).__name__}: {_first_line(exc)}). One of them crashed, was killed or stalled "
-                f"longer than --timeout {ctx.timeout_s:g} s: look for its error above. {done}") from exc
+    with augmentation_schedule(train_loader, config) as start_epoch_augmentation:
+        for epoch in range(start, config.epochs):
+            _maybe_crash(ctx.rank, epoch)
+            torch.manual_seed(config.seed * 1000 + epoch + 7919 * ctx.rank)  # dropout differs per rank
+            if isinstance(train_loader, ShardedLoader):
+                train_loader.set_epoch(epoch)  # a new shuffle each epoch, the same on every rank
+            else:
+                train_loader.sampler.set_epoch(epoch)  # DistributedSampler: forget this and every epoch repeats
+            start_epoch_augmentation(epoch)
+            try:
+                ep = train_epoch(ddp, train_loader, loss_fn, opt, sched, ctx.device, config, progress=False)
+                totals = torch.stack([ep.loss_sum.double(), ep.correct.double(),
+                                      torch.tensor(float(ep.seen), device=ctx.device, dtype=torch.float64)])
+                dist.all_reduce(totals)  # sums over all ranks: the whole epoch's loss and accuracy
+                seconds = torch.tensor(ep.seconds, device=ctx.device)
+                dist.all_reduce(seconds, op=dist.ReduceOp.MAX)  # the slowest rank sets the pace
+                record_box: list = [None]
+                if ctx.is_main:  # evaluate the plain module: DDP's forward would wait for the other ranks
+                    result = evaluate(model, test_loader, ctx.device, bf16=config.bf16,
+                                      channels_last=config.channels_last)
+                    loss_sum, correct, seen = totals.tolist()
+                    history.append(epoch=epoch + 1, train_loss=loss_sum / seen, train_acc=correct / seen,
+                                   test_loss=result.loss, test_acc=result.accuracy, seconds=seconds.item())
+                    if ckpt:
+                        save_checkpoint(ckpt, checkpoint_state(epoch + 1, model, opt, sched, history, config,
+                                                               world_size=ctx.world_size))
+                    record_box = [history.to_dict()]
+                    ctx.log(f"epoch {epoch + 1}/{config.epochs}: train loss {history.train_loss[-1]:.4f}, "
+                            f"test acc {result.accuracy:.2%} ({seconds.item():.1f} s)")
+                dist.broadcast_object_list(record_box, src=0)  # also: nobody runs ahead of rank 0's checkpoint
+                history = History.from_dict(record_box[0])
+            except RuntimeError as exc:
+                if not _is_communication_error(exc):
+                    raise
+                done = (f"{ckpt} holds the last finished epoch: run the same command again to resume."
+                        if ckpt else "")
+                raise DistributedError(
+                    f"[rank {ctx.rank}] lost the other processes during epoch {epoch + 1} "
+                    f"({type(exc).__name__}: {_first_line(exc)}). One of them crashed, was killed or stalled "
+                    f"longer than --timeout {ctx.timeout_s:g} s: look for its error above. {done}") from exc
     if params_out:
         rows = gather_parameters(model, ctx)
         if ctx.is_main:

@@ -179,13 +179,34 @@ def make_optimizer(model: nn.Module, config: TrainConfig, steps_per_epoch: int):
     return opt, sched
 
 
+@contextlib.contextmanager
+def augmentation_schedule(loader, config: TrainConfig):
+    """Yields `start_epoch(epoch)`, which turns a loader's augmentation off for the last
+    `config.clean_epochs` epochs: the run ends on the real images it will be tested on. Only loaders
+    with an `augment` switch that is on are touched; the switch is restored when the block ends."""
+    if config.clean_epochs < 0:
+        raise ValueError(f"clean_epochs counts the last epochs without augmentation: it must be >= 0, "
+                         f"got {config.clean_epochs}")
+    augments = bool(getattr(loader, "augment", False))
+
+    def start_epoch(epoch: int) -> None:
+        if augments:
+            loader.augment = epoch < config.epochs - config.clean_epochs
+
+    try:
+        yield start_epoch
+    finally:
+        if augments:
+            loader.augment = True
+
+
 def check_checkpoint(state: dict, path, config: TrainConfig) -> None:
     """Raise CheckpointError unless `state` is a course_lib checkpoint of a run with `config`."""
     if state.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: not a course_lib checkpoint (format {state.get('format')!r}).")
     saved = state["config"]
     for key in ("dataset", "head", "backbone", "epochs", "batch_size", "lr", "schedule", "cooldown",
-                "seed"):
+                "clean_epochs", "seed"):
         if saved.get(key, getattr(TrainConfig, key)) != getattr(config, key):  # old files lack new keys
             raise CheckpointError(
                 f"{path} belongs to a run with {key}={saved.get(key)!r}, this run has "
@@ -257,23 +278,25 @@ def fit(model: nn.Module, train_loader, test_loader, config: TrainConfig | None 
     if ckpt and ckpt.exists() and config.resume:
         start, history = _resume(ckpt, config, model, opt, sched, device)
         print(f"resumed from {ckpt}: {start} of {config.epochs} epochs done")
-    for epoch in range(start, config.epochs):
-        torch.manual_seed(config.seed * 1000 + epoch)  # dropout etc. depend only on (seed, epoch)
-        if hasattr(train_loader, "set_epoch"):
-            train_loader.set_epoch(epoch)
-        elif getattr(train_loader, "generator", None) is not None:
-            train_loader.generator.manual_seed(config.seed * 1000 + epoch)
-        ep = train_epoch(model, train_loader, loss_fn, opt, sched, device, config,
-                         desc=f"epoch {epoch + 1}/{config.epochs}", progress=progress)
-        seconds = ep.seconds
-        result = evaluate(model, test_loader, device, bf16=config.bf16, channels_last=config.channels_last)
-        history.append(epoch=epoch + 1, train_loss=ep.loss_sum.item() / ep.seen,
-                       train_acc=ep.correct.item() / ep.seen,
-                       test_loss=result.loss, test_acc=result.accuracy, seconds=seconds)
-        print(f"epoch {epoch + 1}/{config.epochs}: train loss {history.train_loss[-1]:.4f}, "
-              f"test acc {result.accuracy:.2%} ({seconds:.1f} s)", flush=True)
-        if ckpt:
-            save_checkpoint(ckpt, checkpoint_state(epoch + 1, model, opt, sched, history, config))
-        if on_epoch_end:
-            on_epoch_end(epoch + 1, history)
+    with augmentation_schedule(train_loader, config) as start_epoch_augmentation:
+        for epoch in range(start, config.epochs):
+            torch.manual_seed(config.seed * 1000 + epoch)  # dropout etc. depend only on (seed, epoch)
+            if hasattr(train_loader, "set_epoch"):
+                train_loader.set_epoch(epoch)
+            elif getattr(train_loader, "generator", None) is not None:
+                train_loader.generator.manual_seed(config.seed * 1000 + epoch)
+            start_epoch_augmentation(epoch)
+            ep = train_epoch(model, train_loader, loss_fn, opt, sched, device, config,
+                             desc=f"epoch {epoch + 1}/{config.epochs}", progress=progress)
+            seconds = ep.seconds
+            result = evaluate(model, test_loader, device, bf16=config.bf16, channels_last=config.channels_last)
+            history.append(epoch=epoch + 1, train_loss=ep.loss_sum.item() / ep.seen,
+                           train_acc=ep.correct.item() / ep.seen,
+                           test_loss=result.loss, test_acc=result.accuracy, seconds=seconds)
+            print(f"epoch {epoch + 1}/{config.epochs}: train loss {history.train_loss[-1]:.4f}, "
+                  f"test acc {result.accuracy:.2%} ({seconds:.1f} s)", flush=True)
+            if ckpt:
+                save_checkpoint(ckpt, checkpoint_state(epoch + 1, model, opt, sched, history, config))
+            if on_epoch_end:
+                on_epoch_end(epoch + 1, history)
     return history

@@ -89,6 +89,19 @@ def test_shards_follow_distributed_sampler_and_tile_the_big_batch(root):
         assert torch.equal(y[0::2], y0) and torch.equal(y[1::2], y1)
 
 
+def test_a_shard_augments_exactly_when_its_base_loader_does(root):
+    images, labels = data.load_tensors("mnist", True, root)
+    base = data.InMemoryLoader(images, labels, data.get_spec("mnist"), 16, shuffle=True, seed=3, augment=True)
+    shard = parallel.ShardedLoader(base, 0, 2)
+    augmented = next(iter(shard))[0]
+    shard.augment = False  # what train_ddp's clean epochs do
+    assert base.augment is False
+    plain = next(iter(shard))[0]
+    assert torch.equal(plain, data.normalize(images[parallel.shard_indices(len(labels), 0, 2, 3, 0)[:16]],
+                                             base.spec))
+    assert not torch.equal(plain, augmented)
+
+
 def test_fewer_images_than_processes_is_refused():
     with pytest.raises(DataError, match="fewer processes"):
         parallel.shard_indices(3, 0, 4)

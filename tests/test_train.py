@@ -134,6 +134,34 @@ def test_cooldown_must_be_a_fraction_of_the_run(bad):
         train.make_optimizer(nn.Linear(2, 2), TrainConfig(cooldown=bad), 10)
 
 
+def test_clean_epochs_end_the_run_on_unaugmented_images(fake_root, monkeypatch):
+    calls = []
+    real_affine = data.random_affine
+    monkeypatch.setattr(data, "random_affine", lambda x, *a, **k: calls.append(1) or real_affine(x, *a, **k))
+    tr, te = data.get_loaders("mnist", 64, root=fake_root, fast=False, augment=True)
+    switch, per_epoch = [], []
+
+    def record(epoch, history):
+        switch.append(tr.augment)
+        per_epoch.append(len(calls) - sum(per_epoch))
+
+    cfg = TrainConfig(epochs=3, batch_size=64, clean_epochs=2, augment=True)
+    train.fit(build_model("mnist"), tr, te, cfg, on_epoch_end=record, progress=False)
+    assert switch == [True, False, False]
+    assert per_epoch == [len(tr), 0, 0]  # every batch of epoch 1 augmented, none after
+    assert tr.augment  # the loader's own setting is back
+
+
+def test_clean_epochs_leave_loaders_without_augmentation_alone(fake_root):
+    tr, te = data.get_loaders("mnist", 64, root=fake_root, fast=False, augment=False)
+    with train.augmentation_schedule(tr, TrainConfig(epochs=3, clean_epochs=1)) as start_epoch:
+        start_epoch(0)
+        assert tr.augment is False
+    with pytest.raises(ValueError, match="clean_epochs .* must be >= 0, got -1"):
+        with train.augmentation_schedule(tr, TrainConfig(clean_epochs=-1)):
+            pass
+
+
 def test_killed_run_resumes_at_the_right_epoch_with_the_same_weights(fake_root, tmp_path):
     straight = _run(fake_root, tmp_path / "a.pt", 0)
     assert straight.returncode == 0, straight.stderr
