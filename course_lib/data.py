@@ -60,10 +60,11 @@ class DatasetSpec:
 # re-checks them against the data; CIFAR figures are the standard ones computed the same way
 # (no copy of CIFAR is reachable here to re-check them).
 DATASETS: dict[str, DatasetSpec] = {
-    # 28x28 greyscale: mild augmentation (5 degrees, ~1 px); on MNIST, CIFAR's strength cost the
-    # 7,966-parameter net accuracy (measured); Fashion-MNIST takes the same setting (not tuned)
+    # 28x28 greyscale, 8 degrees and ~2 px: measured best for the 7,966-parameter MNIST recipe, whose
+    # last 2 epochs are un-augmented (5 degrees/~1 px was as good on average but less even across
+    # seeds; CIFAR's 10 degrees/~3 px cost accuracy); Fashion-MNIST keeps 5 degrees/~1 px (not tuned)
     "mnist": DatasetSpec("mnist", (1, 28, 28), tuple("0123456789"), (0.1307,), (0.3081,), "MNIST",
-                         augment_degrees=5.0, augment_shift=0.04),
+                         augment_degrees=8.0, augment_shift=0.08),
     "fashion_mnist": DatasetSpec(
         "fashion_mnist", (1, 28, 28),
         ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",

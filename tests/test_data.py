@@ -80,7 +80,7 @@ def test_augmentation_strength_comes_from_the_dataset_spec(fake_root):
         return next(iter(loader))[0]
 
     mnist = data.get_spec("mnist")
-    assert (mnist.augment_degrees, mnist.augment_shift) == (5.0, 0.04)  # the default recipe's strength
+    assert (mnist.augment_degrees, mnist.augment_shift) == (8.0, 0.08)  # the default recipe's strength
     assert data.get_spec("cifar10").augment_degrees == 10.0 and data.get_spec("cifar10").hflip
     still = dataclasses.replace(mnist, augment_degrees=0.0, augment_shift=0.0)
     assert torch.allclose(augmented(still), plain, atol=1e-5)  # no rotation, no shift: the same pixels
