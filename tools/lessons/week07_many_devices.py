@@ -13,9 +13,10 @@ RESULTS_FAST = """\
 RESULTS_FULL = """\
 - Sections 1-3: the same numbers as in fast mode (they do not depend on the mode).
 - DDP training on MNIST, 2 processes x 64 images (global batch 128), 2 epochs on 60,000 images:
-  test accuracy 95.82 %, 99.10 % after epochs 1-2 (earlier recipe versions: 98.5-99.3 %), 17.2 s of
-  training when the cores are free (28-32 s when shared), 24.2 s with the start of the processes.
-- The whole notebook: ~1-2.5 min (52-58 s measured with free cores, 137 s shared).
+  test accuracy 97.10 %, 99.08 % after epochs 1-2 (with only 2 epochs the recipe's 2 un-augmented
+  epochs are all of them; earlier recipe versions: 98.5-99.3 %), 21.2 s of training (17-32 s in
+  earlier runs, depending on the load), 29.7 s with the start of the processes.
+- The whole notebook: ~1-2.5 min (52-67 s measured with free cores, 137 s shared).
 - Throughput (30 steps x 3 repeats; fast mode 4 x 1): 2 processes x 1 thread 0.95-1.9x one thread,
   1 process x 2 threads 0.13-1.8x, depending on what else runs on the machine (8 runs, one day;
   `make bench` repeats it).
