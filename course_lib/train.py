@@ -207,9 +207,10 @@ def check_checkpoint(state: dict, path, config: TrainConfig) -> None:
     saved = state["config"]
     for key in ("dataset", "head", "backbone", "epochs", "batch_size", "lr", "schedule", "cooldown",
                 "clean_epochs", "seed"):
-        if saved.get(key, getattr(TrainConfig, key)) != getattr(config, key):  # old files lack new keys
+        saved_value = saved.get(key, getattr(TrainConfig, key))  # old files lack new keys: the default
+        if saved_value != getattr(config, key):
             raise CheckpointError(
-                f"{path} belongs to a run with {key}={saved.get(key)!r}, this run has "
+                f"{path} belongs to a run with {key}={saved_value!r}, this run has "
                 f"{key}={getattr(config, key)!r}. Use another --checkpoint path, or --resume false.")
 
 

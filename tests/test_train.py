@@ -210,6 +210,14 @@ def test_corrupted_or_foreign_checkpoints_give_clear_errors(tmp_path, fake_root)
         train.fit(build_model("mnist", "flatten_fc"), tr, te, cfg.replace(head="flatten_fc"), progress=False)
 
 
+def test_checkpoints_from_before_a_config_field_existed_compare_with_its_default(tmp_path):
+    state = {"format": train.CHECKPOINT_FORMAT, "config": {k: v for k, v in vars(TrainConfig()).items()
+                                                         if k != "clean_epochs"}}  # an older file
+    train.check_checkpoint(state, "old.pt", TrainConfig())  # the default: same run
+    with pytest.raises(checkpoint.CheckpointError, match="clean_epochs=0, this run has clean_epochs=2"):
+        train.check_checkpoint(state, "old.pt", TrainConfig(clean_epochs=2))
+
+
 def test_config_rejects_unknown_fields():
     with pytest.raises(TypeError, match="learning_rate"):
         TrainConfig().replace(learning_rate=0.1)
