@@ -1,6 +1,7 @@
 """Data: registry, reading the real on-disk formats, loaders, provisioning and bad files."""
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import io
 import os
@@ -69,8 +70,6 @@ def test_shuffling_depends_only_on_seed_and_epoch(fake_root):
 
 
 def test_augmentation_strength_comes_from_the_dataset_spec(fake_root):
-    import dataclasses
-
     images, labels = data.load_tensors("mnist", True, fake_root)
     images, labels = images[:64], labels[:64]
     plain = data.normalize(images, data.get_spec("mnist"))
