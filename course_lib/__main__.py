@@ -20,7 +20,12 @@ def _data(args) -> int:
         return 0
     names = list(DATASETS) if args.name == "all" else [args.name]
     for name in names:
-        print(provision.fetch(name, args.root, try_download=not args.offline))
+        try:
+            print(provision.fetch(name, args.root, try_download=False if args.offline else None))
+        except CourseError as exc:
+            if not args.optional:
+                raise
+            print(f"note: {exc}")  # optional data: say what is missing and how to get it, then go on
     return 0
 
 
@@ -78,7 +83,10 @@ def main(argv: list[str] | None = None) -> int:
     data.add_argument("action", choices=["fetch", "list"])
     data.add_argument("name", nargs="?", default="all", help=f"{', '.join(DATASETS)} or all")
     data.add_argument("--root", default=None, help=f"data folder (default: {data_root()})")
-    data.add_argument("--offline", action="store_true", help="skip torchvision's download attempt")
+    data.add_argument("--offline", action="store_true",
+                      help="use only what is on this machine: no downloads (also $COURSE_OFFLINE=1)")
+    data.add_argument("--optional", action="store_true",
+                      help="a data set that cannot be provisioned is a note, not an error (exit status 0)")
     data.set_defaults(func=_data)
 
     train = sub.add_parser("train", help="train a model; every TrainConfig field is a flag")

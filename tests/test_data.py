@@ -211,10 +211,76 @@ def test_fashion_mnist_copy_is_verified(tmp_path, monkeypatch):
     assert not (tmp_path / "root" / "FashionMNIST" / "raw" / "train-images-idx3-ubyte").exists()
 
 
-def test_fashion_mnist_missing_offline_says_what_to_install(tmp_path, monkeypatch):
+def test_fashion_mnist_missing_offline_says_what_is_missing_and_how_to_get_it(tmp_path, monkeypatch):
     monkeypatch.setenv("COURSE_FASHION_MNIST_DIR", str(tmp_path / "nowhere"))
-    with pytest.raises(DataError, match="apt-get install dataset-fashion-mnist"):
-        provision.fashion_mnist_from_debian(tmp_path)
+    with pytest.raises(DataError) as info:
+        provision.fetch("fashion_mnist", tmp_path / "root", try_download=False)
+    message = str(info.value)
+    assert "\n" not in message  # one line
+    assert str(tmp_path / "nowhere" / "train-images-idx3-ubyte.gz") in message  # what was looked for
+    assert "skipped (offline)" in message and "COURSE_FASHION_MNIST_DIR" in message and "make data" in message
+    assert not (tmp_path / "root" / "FashionMNIST").exists()
+
+
+def _write_deb(path, members: dict[str, bytes]) -> None:
+    """A minimal Debian package: an ar archive of debian-binary, control.tar.xz and data.tar.xz."""
+    def tar_xz(files: dict[str, bytes]) -> bytes:
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w:xz") as tar:
+            for name, payload in files.items():
+                info = tarfile.TarInfo(name)
+                info.size = len(payload)
+                tar.addfile(info, io.BytesIO(payload))
+        return buffer.getvalue()
+
+    parts = [("debian-binary", b"2.0\n"), ("control.tar.xz", tar_xz({"./control": b"Package: x\n"})),
+             ("data.tar.xz", tar_xz({f"./usr/share/datasets/fashion-mnist/{n}": b for n, b in members.items()}))]
+    blob = b"!<arch>\n"
+    for name, body in parts:
+        blob += f"{name:<16}{0:<12}{0:<6}{0:<6}{100644:<8}{len(body):<10}`\n".encode() + body
+        blob += b"\n" if len(body) % 2 else b""
+    path.write_bytes(blob)
+
+
+def test_debian_package_file_is_read_without_dpkg_and_verified(tmp_path, monkeypatch):
+    members = {f"{f}.gz": gzip.compress(f"payload of {f}".encode()) for f in provision.IDX_SHA256["fashion_mnist"]}
+    deb = tmp_path / "pkg.deb"
+    _write_deb(deb, {**members, "README": b"not wanted"})
+    assert provision.deb_members(deb, set(members)) == members  # odd-length members padded correctly
+    with pytest.raises(DataError, match="lacks"):
+        provision.deb_members(deb, {"absent.gz"})
+    (tmp_path / "not.deb").write_bytes(b"PK\x03\x04 a zip")
+    with pytest.raises(DataError, match="not a Debian package"):
+        provision.deb_members(tmp_path / "not.deb", set(members))
+
+    # the whole path with the download replaced: contents that fail their sha256 write nothing
+    def fake_download(dest):
+        target = dest / "fake.deb"
+        target.write_bytes(deb.read_bytes())
+        return target
+
+    monkeypatch.setattr(provision, "_download_debian_package", fake_download)
+    with pytest.raises(DataError, match="sha256"):
+        provision.fashion_mnist_from_debian_package(tmp_path / "root")
+    assert not (tmp_path / "root" / "FashionMNIST" / "raw").exists()
+    assert list((tmp_path / "root" / "downloads").iterdir()) == []  # the temporary package is gone
+
+
+def test_fashion_mnist_sources_are_tried_in_order_and_reported(tmp_path, monkeypatch):
+    tried = []
+    monkeypatch.setattr(provision, "_torchvision_download", lambda name, root: tried.append("torchvision"))
+    monkeypatch.setenv("COURSE_FASHION_MNIST_DIR", str(tmp_path / "nowhere"))
+
+    def no_package(root):
+        tried.append("package")
+        raise DataError("deb.debian.org did not answer")
+
+    monkeypatch.setattr(provision, "OFFLINE_SOURCES", {"fashion_mnist": [
+        ("installed", False, provision.fashion_mnist_from_debian), ("package file", True, no_package)]})
+    with pytest.raises(DataError) as info:
+        provision.fetch("fashion_mnist", tmp_path / "root", try_download=True)
+    assert tried == ["torchvision", "package"]
+    assert "torchvision's download failed" in str(info.value) and "did not answer" in str(info.value)
 
 
 # ------------------------------------------------------------------ the real data sets
