@@ -14,12 +14,14 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# MNIST is required; Fashion-MNIST is optional (one line says why it is missing and how to get it).
 data: $(STAMP)
 	$(PY) -m course_lib data fetch mnist
-	-$(PY) -m course_lib data fetch fashion_mnist
+	$(PY) -m course_lib data fetch fashion_mnist --optional
 
+# JupyterLab on the course; works as root too. Extra flags: make lab LAB_ARGS="--no-browser --port 9999"
 lab: data
-	$(VENV)/bin/jupyter lab --notebook-dir=. notebooks/
+	$(PY) tools/lab.py $(LAB_ARGS)
 
 # The whole suite: library, notebooks executed in fast mode, widgets driven, browser, torchrun.
 test: data
