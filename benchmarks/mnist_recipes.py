@@ -15,6 +15,7 @@ from torch import nn
 
 from course_lib import data, recipes
 from course_lib.models import count_parameters
+from course_lib.paths import data_root
 from course_lib.train import evaluate, get_device, seed_everything
 
 
@@ -56,7 +57,7 @@ def baseline_run(max_epochs: int = 6, target: float = 0.99, seed: int = 1) -> di
     seed_everything(seed)
     device = get_device()
     tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])
-    root = str(data.data_root())
+    root = str(data_root())
     train_ds = torchvision.datasets.MNIST(root, train=True, download=False, transform=tf)
     test_ds = torchvision.datasets.MNIST(root, train=False, download=False, transform=tf)
     train_loader = torch.utils.data.DataLoader(train_ds, batch_size=64, shuffle=True)

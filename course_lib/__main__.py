@@ -6,8 +6,9 @@ import argparse
 import sys
 
 from .config import add_config_arguments, config_from_args
-from .data import DATASETS, data_root, is_available
+from .data import DATASETS, is_available
 from .errors import CourseError
+from .paths import data_root
 
 
 def _data(args) -> int:

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from .errors import CourseError
-from .safe_files import atomic_write_bytes
+from .files import atomic_write_bytes
 
 
 class CheckpointError(CourseError):

@@ -18,6 +18,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from .errors import DataError, unknown_name
+from .paths import data_root
 from .safe_files import check_idx_file, load_pickle_arrays_only
 
 FAST_TRAIN_SIZE = 4096  # COURSE_FAST=1: training subset size
@@ -87,15 +88,6 @@ def get_spec(name: str) -> DatasetSpec:
         return DATASETS[name]
     except KeyError:
         raise unknown_name("dataset", name, DATASETS) from None
-
-
-def data_root(root: str | os.PathLike | None = None) -> Path:
-    """Where data lives: `root`, else $COURSE_DATA, else `data/` beside the course_lib package."""
-    if root is not None:
-        return Path(root)
-    if os.environ.get("COURSE_DATA"):
-        return Path(os.environ["COURSE_DATA"])
-    return Path(__file__).resolve().parent.parent / "data"
 
 
 def is_fast_mode() -> bool:

@@ -25,9 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import _IDX_FILES, data_root, get_spec, load_tensors
+from .data import _IDX_FILES, get_spec, load_tensors
 from .errors import DataError
-from .safe_files import atomic_write_bytes, idx_bytes, load_pickle_arrays_only, sha256_of
+from .files import atomic_write_bytes, sha256_of
+from .paths import data_root
+from .safe_files import idx_bytes, load_pickle_arrays_only
 
 # sha256 of the uncompressed IDX files torchvision reads (identical to the original files).
 IDX_SHA256 = {

@@ -22,10 +22,10 @@ from typing import Any, Mapping
 import yaml
 
 from .errors import CourseError
+from .paths import QUIZ_DIR
 from .quiz_answers import ANSWERS
 from .quiz_checks import CODE_CHECKS
 
-BANK_DIR = Path(__file__).resolve().parent.parent / "quizzes"
 KINDS = ("single", "multiple", "numeric", "shape", "code")
 _COMMON = {"id", "kind", "prompt", "explanation", "topic"}
 _FIELDS = {  # extra keys each kind allows
@@ -312,14 +312,14 @@ def parse_bank(text: str, path: str | Path = "<bank>", name: str | None = None) 
 
 def bank_paths(folder: str | Path | None = None) -> list[Path]:
     """quizzes/weekNN.yaml, sorted."""
-    return sorted(Path(folder or BANK_DIR).glob("week[0-9][0-9].yaml"))
+    return sorted(Path(folder or QUIZ_DIR).glob("week[0-9][0-9].yaml"))
 
 
 def load_bank(name_or_path: str | Path) -> Bank:
     """A bank by name ("week05") or path, validated."""
     path = Path(name_or_path)
     if not path.suffix:
-        path = BANK_DIR / f"{name_or_path}.yaml"
+        path = QUIZ_DIR / f"{name_or_path}.yaml"
     if not path.exists():
         raise CourseError(f"no quiz bank {path}; banks: {', '.join(p.stem for p in bank_paths()) or 'none'}")
     return parse_bank(path.read_text(encoding="utf-8"), path)

@@ -15,18 +15,14 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from .safe_files import atomic_write_bytes
+from .files import atomic_write_bytes
+from .paths import progress_dir
 
 FORMAT = "course_lib.quiz.progress/1"
 
 
 class ProgressWarning(UserWarning):
     """A progress file was damaged; the message says what was kept and where the original went."""
-
-
-def progress_dir() -> Path:
-    """$COURSE_PROGRESS_DIR, else ~/.course_progress."""
-    return Path(os.environ.get("COURSE_PROGRESS_DIR") or Path.home() / ".course_progress")
 
 
 def _valid_entry(entry: Any) -> bool:

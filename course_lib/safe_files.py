@@ -1,4 +1,5 @@
 """Reading untrusted data files safely: a pickle loader that only builds numpy arrays, IDX helpers.
+Writing files atomically and checking digests is `files.py`.
 
 `pickle.load` runs whatever code a file names; data sets shipped as pickles (CIFAR, the
 classic mnist.pkl.gz) only need numpy arrays, lists, dicts, numbers and strings, so we allow
@@ -7,12 +8,9 @@ exactly the numpy globals that rebuild an array and refuse everything else.
 from __future__ import annotations
 
 import gzip
-import hashlib
 import io
-import os
 import pickle
 import struct
-import tempfile
 from pathlib import Path
 
 import codecs
@@ -66,38 +64,6 @@ def load_pickle_arrays_only(path: str | Path, gzipped: bool | None = None):
             f"{path}: cannot read this pickle ({type(exc).__name__}: {exc}); the file is corrupted "
             "or truncated. Delete it and fetch the data set again."
         ) from exc
-
-
-def sha256_of(path: str | Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _current_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write `data` to `path` so that a crash leaves either the old file or the new one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o666 & ~_current_umask())  # mkstemp makes 0600; a normal file respects the umask
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # ---- IDX: the format of MNIST and Fashion-MNIST (big-endian header, then raw uint8) ----

@@ -19,10 +19,11 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from .nbtools import has_outputs
+from .paths import NOTEBOOKS_DIR, QUIZ_DIR, REPO_ROOT, SUMMARIES_DIR
 
-ROOT = Path(__file__).resolve().parent.parent
-LESSONS = ROOT / "notebooks"
-SUMMARIES = ROOT / "summaries"
+ROOT = REPO_ROOT
+LESSONS = NOTEBOOKS_DIR
+SUMMARIES = SUMMARIES_DIR
 TAG = "summary"
 GENERATOR = "python -m course_lib summaries build"
 METADATA = {
@@ -66,6 +67,7 @@ def lessons_by_week(lessons: Path = LESSONS) -> dict[int, list[Path]]:
 
 
 def summary_path(week: int, summaries: Path = SUMMARIES) -> Path:
+    """summaries/weekNN_summary.ipynb."""
     return Path(summaries) / f"week{week:02d}_summary.ipynb"
 
 
@@ -152,7 +154,7 @@ def _cells(nb: nbformat.NotebookNode) -> list[tuple[str, str]]:
 def expected_summaries(lessons: Path = LESSONS, summaries: Path = SUMMARIES,
                        quizzes: Path | None = None) -> dict[Path, nbformat.NotebookNode]:
     """{summary path: the notebook it should contain} for every week with tagged cells."""
-    quizzes = ROOT / "quizzes" if quizzes is None else quizzes
+    quizzes = QUIZ_DIR if quizzes is None else quizzes
     out = {}
     for week, paths in lessons_by_week(lessons).items():
         nb = build_summary(week, paths, quizzes)

@@ -15,7 +15,7 @@ import urllib.request
 
 import pytest
 
-from course_lib import data
+from course_lib.paths import data_root
 
 from .conftest import REPO, needs_mnist
 
@@ -29,7 +29,7 @@ def _free_port() -> int:
 @needs_mnist
 def test_make_data_without_any_fashion_mnist_source_exits_0_with_one_clear_line(tmp_path):
     root = tmp_path / "data"
-    shutil.copytree(data.data_root() / "MNIST", root / "MNIST")  # MNIST present, nothing else
+    shutil.copytree(data_root() / "MNIST", root / "MNIST")  # MNIST present, nothing else
     env = {**os.environ, "COURSE_DATA": str(root), "COURSE_OFFLINE": "1",
            "COURSE_FASHION_MNIST_DIR": str(tmp_path / "no-debian-copy")}
     done = subprocess.run(["make", "--no-print-directory", "data"], cwd=REPO, env=env, capture_output=True,

@@ -14,7 +14,8 @@ import pytest
 from course_lib import models, quiz, quiz_widgets
 from course_lib.__main__ import main as cli
 from course_lib.quiz_answers import ANSWERS
-from course_lib.quiz_progress import Progress, ProgressWarning, progress_dir
+from course_lib.paths import progress_dir
+from course_lib.quiz_progress import Progress, ProgressWarning
 
 BANKS = quiz.load_all_banks()  # a broken bank fails collection with its file:line errors
 QUESTIONS = [q for bank in BANKS for q in bank.questions]
@@ -307,7 +308,7 @@ def test_progress_write_is_atomic(tmp_path, monkeypatch):
     def crash(fd):
         raise OSError("disk full")
 
-    monkeypatch.setattr("course_lib.safe_files.os.fsync", crash)
+    monkeypatch.setattr("course_lib.files.os.fsync", crash)
     with pytest.raises(OSError, match="disk full"):
         progress.record("week01", "cifar100-classes", "100", True)
     assert (tmp_path / "week01.json").read_bytes() == before  # the old file, whole

@@ -19,8 +19,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from course_lib import quiz  # noqa: E402
+from course_lib.paths import QUIZ_DIR  # noqa: E402
 
-QUIZZES = ROOT / "quizzes"
+QUIZZES = QUIZ_DIR
 METADATA = {
     "kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"},
     "language_info": {"name": "python"},
