@@ -12,7 +12,7 @@ from .paths import data_root
 
 
 def _data(args) -> int:
-    from . import provision
+    from .data import provision
 
     if args.action == "list":
         for name, spec in DATASETS.items():

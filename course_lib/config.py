@@ -9,9 +9,9 @@ from typing import Any
 
 @dataclass
 class TrainConfig:
-    dataset: str = "mnist"            # mnist | fashion_mnist | cifar10 | cifar100
-    head: str = "gap_fc"              # gap_fc | conv1x1_gap | flatten_fc | conv1x1_flatten_fc
-    backbone: str = ""                # "" = the dataset's default backbone
+    dataset: str = "mnist"            # a name registered in course_lib.data.DATASETS
+    head: str = "gap_fc"              # a name registered in course_lib.models.HEADS
+    backbone: str = ""                # "" = the dataset's default backbone (its DatasetSpec.backbone)
     epochs: int = 1                   # passes over the training set (fast mode caps it at 1)
     batch_size: int = 128             # images per step
     lr: float = 0.05                  # peak learning rate of the OneCycle schedule
@@ -20,7 +20,7 @@ class TrainConfig:
     label_smoothing: float = 0.0      # 0 = plain cross-entropy
     schedule: str = "onecycle"        # onecycle | constant
     cooldown: float = 0.0             # fraction of the run (at the end) held at OneCycle's final lr
-    augment: bool = False             # random rotation + shift, strength per dataset (+ mirroring for CIFAR)
+    augment: bool = False             # random rotation + shift, strength per dataset (+ mirroring if it allows)
     clean_epochs: int = 0             # the last epochs train on un-augmented images (YOLO's close_mosaic)
     bf16: bool = False                # bf16 autocast (2-2.7x faster on CPUs with AMX)
     channels_last: bool = False       # NHWC memory layout (helps CIFAR-size nets)

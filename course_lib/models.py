@@ -81,8 +81,6 @@ BACKBONES = {
     "cifar_net": (((32, 32), (64, 64), (128, 128)), False),  # 32x32 -> 128x8x8
     "vgg_tiny224": (((16,), (32,), (64,), (128,), (256, 512)), True),  # 224x224 -> 512x7x7
 }
-DEFAULT_BACKBONE = {"mnist": "mnist_small", "fashion_mnist": "mnist_small",
-                    "cifar10": "cifar_net", "cifar100": "cifar_net"}
 
 
 def make_backbone(name: str, in_channels: int) -> ConvStack:
@@ -129,7 +127,7 @@ def build_model(dataset: str, head: str = "gap_fc", backbone: str | None = None,
     if head not in HEADS:  # fail before building anything
         raise unknown_name("head", head, HEADS)
     input_shape = tuple(input_shape or spec.input_shape)
-    net = make_backbone(backbone or DEFAULT_BACKBONE[dataset], input_shape[0])
+    net = make_backbone(backbone or spec.backbone, input_shape[0])  # the data set's default backbone
     c, h, w = feature_shape(net, input_shape)
     return ImageClassifier(net, make_head(head, c, spec.num_classes, (h, w), **head_kwargs), input_shape)
 

@@ -396,10 +396,11 @@ def parse(argv: Sequence[str]) -> tuple[str, argparse.Namespace]:
     command = argv.pop(0) if argv and argv[0] in ("train", "grads", "bench") else "train"
     parser = build_parser(command)
     args = parser.parse_args(argv)
-    from .recipes import RECIPES
+    from .data import DATASETS
+    from .recipes import default_config
 
-    if command == "train" and args.dataset in RECIPES:
-        parser.set_defaults(**asdict(RECIPES[args.dataset]))
+    if command == "train" and args.dataset in DATASETS:
+        parser.set_defaults(**asdict(default_config(args.dataset)))
         args = parser.parse_args(argv)
     return command, args
 

@@ -1,4 +1,4 @@
-"""Ready-made runs: a tuned default config per dataset and `run_training(config)` that wires
+"""Ready-made runs: each dataset's default config (its DatasetSpec's recipe) and `run_training(config)` that wires
 data + model + fit together (used by the CLI, the lessons and the benchmarks)."""
 from __future__ import annotations
 
@@ -13,26 +13,9 @@ from .data import get_loaders, get_spec, is_fast_mode
 from .models import ImageClassifier, build_model, count_parameters
 from .train import History, fit, seed_everything
 
-# The default recipe per dataset (what `python -m course_lib train --dataset NAME` runs).
-RECIPES: dict[str, TrainConfig] = {
-    # 8k parameters, 99.42-99.50% on every seed tried (0-9) in 8 epochs (about 50-70 s on 2 CPU cores,
-    # `make bench`); bf16 autocast is 2x faster on CPUs with AMX; augmentation (8 degrees, ~2 px:
-    # DatasetSpec) for 6 epochs, then 2 epochs on the plain images it is tested on (YOLO's
-    # close_mosaic); the last epoch fine-tunes at lr/500, so the last two epochs show a settled model
-    "mnist": TrainConfig(dataset="mnist", epochs=8, batch_size=128, lr=0.1, bf16=True, cooldown=0.125,
-                         augment=True, clean_epochs=2),
-    "fashion_mnist": TrainConfig(dataset="fashion_mnist", epochs=3, batch_size=128, lr=0.05),
-    "cifar10": TrainConfig(dataset="cifar10", epochs=10, batch_size=256, lr=0.1, augment=True,
-                           label_smoothing=0.1),
-    "cifar100": TrainConfig(dataset="cifar100", epochs=15, batch_size=256, lr=0.1, augment=True,
-                            label_smoothing=0.1),
-}
-
-
 def default_config(dataset: str = "mnist", **overrides) -> TrainConfig:
-    """The tuned recipe for `dataset`, with `overrides` applied."""
-    get_spec(dataset)  # clear error for unknown names
-    return RECIPES[dataset].replace(**overrides)
+    """The tuned recipe of `dataset` (its DatasetSpec.recipe), with `overrides` applied."""
+    return TrainConfig(dataset=dataset).replace(**get_spec(dataset).recipe).replace(**overrides)
 
 
 def cpu_name() -> str:

@@ -7,16 +7,22 @@ import io
 import os
 import pickle
 import tarfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from course_lib import data, provision
+from course_lib import data
+from course_lib.data import loaders, provision, sources
+from course_lib.data.formats.idx import check_idx_file, idx_bytes
+from course_lib.data.safe_pickle import load_pickle_arrays_only
 from course_lib.errors import DataError, UnknownNameError
-from course_lib.safe_files import check_idx_file, idx_bytes, load_pickle_arrays_only
 
-from .conftest import needs_mnist, write_fake_cifar
+from .conftest import needs_mnist, write_fake_dataset
+
+FASHION = data.get_spec("fashion_mnist")
+FASHION_FILES = [Path(f.name).name for f in FASHION.all_files]  # train-images-idx3-ubyte, ...
 
 
 def test_unknown_dataset_lists_valid_names():
@@ -37,8 +43,28 @@ def test_load_tensors_from_real_formats(fake_root, name, shape, n_train, n_test)
     assert len(data.load_tensors(name, False, fake_root)[0]) == n_test
 
 
+@pytest.mark.parametrize("name", list(data.DATASETS))
+def test_each_spec_describes_what_torchvision_and_its_reader_expect(name):
+    """Loaders and provisioning read everything from the spec: check it against torchvision's own facts."""
+    import torchvision
+
+    spec = data.get_spec(name)
+    assert spec.format in data.FORMATS and spec.train_files and spec.test_files
+    if spec.torchvision:
+        cls = getattr(torchvision.datasets, spec.torchvision)
+        if spec.archive is not None:  # the archive placed by hand offline is the one torchvision downloads
+            assert (spec.archive.filename, spec.archive.md5, spec.archive.url) == (cls.filename, cls.tgz_md5, cls.url)
+            assert spec.folder == cls.base_folder
+        else:  # torchvision's download writes <root>/<ClassName>/raw/<file>
+            assert spec.folder == cls.__name__
+            assert {Path(f.name).name for f in spec.all_files} == {Path(url).name.removesuffix(".gz")
+                                                                   for url, _ in cls.resources}
+    pinned = [f.sha256 for f in spec.all_files if f.sha256]
+    assert all(len(d) == 64 for d in pinned) and (not pinned or not spec.archive)
+
+
 def test_cifar_pixels_are_channel_planes(tmp_path):
-    write_fake_cifar(tmp_path, "cifar10", n_per_file=3)
+    write_fake_dataset(tmp_path, "cifar10", n_per_file=3)
     raw = load_pickle_arrays_only(tmp_path / "cifar-10-batches-py" / "data_batch_1", gzipped=False)
     x, _ = data.load_tensors("cifar10", True, tmp_path)
     # CIFAR stores 1024 red values, then 1024 green, then 1024 blue, row-major
@@ -89,8 +115,8 @@ def test_augmentation_strength_comes_from_the_dataset_spec(fake_root):
 
 
 def test_fast_mode_uses_fixed_subsets(fake_root, monkeypatch):
-    monkeypatch.setattr(data, "FAST_TRAIN_SIZE", 100)
-    monkeypatch.setattr(data, "FAST_TEST_SIZE", 50)
+    monkeypatch.setattr(loaders, "FAST_TRAIN_SIZE", 100)
+    monkeypatch.setattr(loaders, "FAST_TEST_SIZE", 50)
     monkeypatch.setenv("COURSE_FAST", "1")
     train, test = data.get_loaders("mnist", 10, root=fake_root)
     assert train.num_samples == 100 and test.num_samples == 50
@@ -136,7 +162,7 @@ def test_missing_cifar_offline_names_the_archive_and_place(tmp_path):
 
 
 def test_wrong_cifar_archive_is_rejected_by_md5(tmp_path):
-    write_fake_cifar(tmp_path / "src", "cifar10", n_per_file=2)
+    write_fake_dataset(tmp_path / "src", "cifar10", n_per_file=2)
     with tarfile.open(tmp_path / "cifar-10-python.tar.gz", "w:gz") as tar:
         tar.add(tmp_path / "src" / "cifar-10-batches-py", arcname="cifar-10-batches-py")
     with pytest.raises(DataError, match="md5"):
@@ -151,7 +177,7 @@ class _Evil:
 
 def test_malicious_pickle_does_not_execute(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    write_fake_cifar(tmp_path, "cifar10", n_per_file=2)
+    write_fake_dataset(tmp_path, "cifar10", n_per_file=2)
     with open(tmp_path / "cifar-10-batches-py" / "test_batch", "wb") as fh:
         pickle.dump({b"data": _Evil(), b"labels": [0]}, fh, protocol=2)
     with pytest.raises(DataError, match="refusing to load"):
@@ -160,7 +186,7 @@ def test_malicious_pickle_does_not_execute(tmp_path, monkeypatch):
 
 
 def test_truncated_pickle_is_reported(tmp_path):
-    write_fake_cifar(tmp_path, "cifar100", n_per_file=4)
+    write_fake_dataset(tmp_path, "cifar100", n_per_file=4)
     path = tmp_path / "cifar-100-python" / "test"
     path.write_bytes(path.read_bytes()[:200])
     with pytest.raises(DataError, match="corrupted or truncated"):
@@ -182,7 +208,7 @@ def _tiny_mnist_pickle(path, scale=256.0):
 
 def test_mnist_pickle_becomes_60k_style_splits(tmp_path):
     splits = _tiny_mnist_pickle(tmp_path / "m.pkl.gz")
-    arrays = provision.mnist_arrays_from_pickle(tmp_path / "m.pkl.gz")
+    arrays = sources.mnist_arrays_from_pickle(tmp_path / "m.pkl.gz")
     train_x = arrays["train-images-idx3-ubyte"]
     assert train_x.shape == (9, 28, 28) and train_x.dtype == np.uint8  # train + valid, in order
     expected = np.round(np.concatenate([splits[0][0], splits[1][0]]) * 256).reshape(9, 28, 28)
@@ -194,20 +220,21 @@ def test_mnist_pickle_becomes_60k_style_splits(tmp_path):
 def test_mnist_pickle_with_wrong_scale_is_rejected(tmp_path):
     _tiny_mnist_pickle(tmp_path / "m.pkl.gz", scale=255.0)
     with pytest.raises(DataError, match="1/256"):
-        provision.mnist_arrays_from_pickle(tmp_path / "m.pkl.gz")
+        sources.mnist_arrays_from_pickle(tmp_path / "m.pkl.gz")
 
 
 def test_fashion_mnist_copy_is_verified(tmp_path, monkeypatch):
     src = tmp_path / "debian"
     src.mkdir()
-    for fname in provision.IDX_SHA256["fashion_mnist"]:
+    for fname in FASHION_FILES:
         (src / f"{fname}.gz").write_bytes(gzip.compress(idx_bytes(np.zeros(3, np.uint8))))
     monkeypatch.setenv("COURSE_FASHION_MNIST_DIR", str(src))
+    installed = FASHION.sources[0]  # the installed Debian package's files
     with pytest.raises(DataError, match="sha256"):
-        provision.fashion_mnist_from_debian(tmp_path / "root")
+        installed.provide(FASHION, tmp_path / "root")
     (src / "train-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b\x08 truncated")
     with pytest.raises(DataError, match="truncated or corrupted"):
-        provision.fashion_mnist_from_debian(tmp_path / "root")
+        installed.provide(FASHION, tmp_path / "root")
     assert not (tmp_path / "root" / "FashionMNIST" / "raw" / "train-images-idx3-ubyte").exists()
 
 
@@ -243,40 +270,41 @@ def _write_deb(path, members: dict[str, bytes]) -> None:
 
 
 def test_debian_package_file_is_read_without_dpkg_and_verified(tmp_path, monkeypatch):
-    members = {f"{f}.gz": gzip.compress(f"payload of {f}".encode()) for f in provision.IDX_SHA256["fashion_mnist"]}
+    members = {f"{f}.gz": gzip.compress(f"payload of {f}".encode()) for f in FASHION_FILES}
     deb = tmp_path / "pkg.deb"
     _write_deb(deb, {**members, "README": b"not wanted"})
-    assert provision.deb_members(deb, set(members)) == members  # odd-length members padded correctly
+    assert sources.deb_members(deb, set(members)) == members  # odd-length members padded correctly
     with pytest.raises(DataError, match="lacks"):
-        provision.deb_members(deb, {"absent.gz"})
+        sources.deb_members(deb, {"absent.gz"})
     (tmp_path / "not.deb").write_bytes(b"PK\x03\x04 a zip")
     with pytest.raises(DataError, match="not a Debian package"):
-        provision.deb_members(tmp_path / "not.deb", set(members))
+        sources.deb_members(tmp_path / "not.deb", set(members))
 
     # the whole path with the download replaced: contents that fail their sha256 write nothing
-    def fake_download(dest):
+    def fake_download(package, version, sha256, dest):
         target = dest / "fake.deb"
         target.write_bytes(deb.read_bytes())
         return target
 
-    monkeypatch.setattr(provision, "_download_debian_package", fake_download)
+    monkeypatch.setattr(sources, "download_debian_package", fake_download)
+    package_file = FASHION.sources[1]  # Debian's package file, downloaded
     with pytest.raises(DataError, match="sha256"):
-        provision.fashion_mnist_from_debian_package(tmp_path / "root")
+        package_file.provide(FASHION, tmp_path / "root")
     assert not (tmp_path / "root" / "FashionMNIST" / "raw").exists()
     assert list((tmp_path / "root" / "downloads").iterdir()) == []  # the temporary package is gone
 
 
 def test_fashion_mnist_sources_are_tried_in_order_and_reported(tmp_path, monkeypatch):
     tried = []
-    monkeypatch.setattr(provision, "_torchvision_download", lambda name, root: tried.append("torchvision"))
+    monkeypatch.setattr(provision, "_torchvision_download", lambda spec, root: tried.append("torchvision"))
     monkeypatch.setenv("COURSE_FASHION_MNIST_DIR", str(tmp_path / "nowhere"))
 
-    def no_package(root):
+    def no_package(spec, root):
         tried.append("package")
         raise DataError("deb.debian.org did not answer")
 
-    monkeypatch.setattr(provision, "OFFLINE_SOURCES", {"fashion_mnist": [
-        ("installed", False, provision.fashion_mnist_from_debian), ("package file", True, no_package)]})
+    monkeypatch.setitem(data.DATASETS, "fashion_mnist", dataclasses.replace(FASHION, sources=(
+        FASHION.sources[0], sources.Source("package file", True, no_package))))
     with pytest.raises(DataError) as info:
         provision.fetch("fashion_mnist", tmp_path / "root", try_download=True)
     assert tried == ["torchvision", "package"]

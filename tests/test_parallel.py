@@ -21,7 +21,7 @@ from course_lib.checkpoint import load_checkpoint
 from course_lib.errors import DataError
 from course_lib.models import build_model
 
-from .conftest import REPO, write_fake_idx_dataset
+from .conftest import REPO, write_fake_dataset
 
 pytestmark = [
     pytest.mark.distributed,
@@ -48,7 +48,7 @@ def output(proc: subprocess.CompletedProcess) -> str:
 @pytest.fixture(scope="module")
 def root(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("fake_data")
-    write_fake_idx_dataset(path, "MNIST", n_train=256, n_test=128)
+    write_fake_dataset(path, "mnist", n_train=256, n_test=128)
     return path
 
 

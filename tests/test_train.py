@@ -12,6 +12,7 @@ from torch import nn
 
 from course_lib import checkpoint, data, train
 from course_lib.config import TrainConfig
+from course_lib.data import loaders
 from course_lib.models import build_model
 
 from .conftest import REPO
@@ -136,8 +137,8 @@ def test_cooldown_must_be_a_fraction_of_the_run(bad):
 
 def test_clean_epochs_end_the_run_on_unaugmented_images(fake_root, monkeypatch):
     calls = []
-    real_affine = data.random_affine
-    monkeypatch.setattr(data, "random_affine", lambda x, *a, **k: calls.append(1) or real_affine(x, *a, **k))
+    real_affine = loaders.random_affine  # what InMemoryLoader calls
+    monkeypatch.setattr(loaders, "random_affine", lambda x, *a, **k: calls.append(1) or real_affine(x, *a, **k))
     tr, te = data.get_loaders("mnist", 64, root=fake_root, fast=False, augment=True)
     switch, per_epoch = [], []
 

@@ -1,5 +1,4 @@
-"""Reading untrusted data files safely: a pickle loader that only builds numpy arrays, IDX helpers.
-Writing files atomically and checking digests is `files.py`.
+"""Reading untrusted pickles safely: an unpickler that only builds numpy arrays and plain containers.
 
 `pickle.load` runs whatever code a file names; data sets shipped as pickles (CIFAR, the
 classic mnist.pkl.gz) only need numpy arrays, lists, dicts, numbers and strings, so we allow
@@ -7,17 +6,16 @@ exactly the numpy globals that rebuild an array and refuse everything else.
 """
 from __future__ import annotations
 
+import codecs
 import gzip
 import io
 import pickle
-import struct
 from pathlib import Path
-
-import codecs
+from typing import Any
 
 import numpy as np
 
-from .errors import DataError
+from ..errors import DataError
 
 try:  # numpy >= 2 moved the module; pickles written by numpy 1 still name the old path
     from numpy._core.multiarray import _reconstruct as _np_reconstruct
@@ -49,7 +47,7 @@ class _ArraysOnlyUnpickler(pickle.Unpickler):
             ) from None
 
 
-def load_pickle_arrays_only(path: str | Path, gzipped: bool | None = None):
+def load_pickle_arrays_only(path: str | Path, gzipped: bool | None = None) -> Any:
     """Unpickle `path` allowing only numpy arrays and plain Python containers."""
     path = Path(path)
     if gzipped is None:
@@ -64,34 +62,3 @@ def load_pickle_arrays_only(path: str | Path, gzipped: bool | None = None):
             f"{path}: cannot read this pickle ({type(exc).__name__}: {exc}); the file is corrupted "
             "or truncated. Delete it and fetch the data set again."
         ) from exc
-
-
-# ---- IDX: the format of MNIST and Fashion-MNIST (big-endian header, then raw uint8) ----
-
-def idx_bytes(array: np.ndarray) -> bytes:
-    """Encode a uint8 array (N,) or (N,H,W) as an IDX file."""
-    array = np.ascontiguousarray(array, dtype=np.uint8)
-    header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
-    return header + array.tobytes()
-
-
-def check_idx_file(path: str | Path) -> tuple[int, ...]:
-    """Check an uncompressed uint8 IDX file's header against its size; return its shape."""
-    path = Path(path)
-    size = path.stat().st_size
-    with open(path, "rb") as fh:
-        head = fh.read(4)
-        if len(head) < 4 or head[:2] != b"\0\0" or head[2] != 0x08 or head[3] not in (1, 3):
-            raise DataError(
-                f"{path}: not a uint8 IDX file (bad magic number {head.hex() or 'empty'}). "
-                "Delete it and run `python -m course_lib data fetch <dataset>` again."
-            )
-        ndim = head[3]
-        dims = struct.unpack(f">{ndim}I", fh.read(4 * ndim))
-    expected = 4 + 4 * ndim + int(np.prod(dims))
-    if size != expected:
-        raise DataError(
-            f"{path}: truncated or corrupted (header says shape {dims}, i.e. {expected} bytes, "
-            f"but the file has {size}). Delete it and run `python -m course_lib data fetch <dataset>`."
-        )
-    return dims
