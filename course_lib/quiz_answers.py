@@ -200,8 +200,7 @@ def layer_jump(backbone: str, layer: str | None = None, in_channels: int = 1) ->
 def head_parameters(head: str, in_channels: int, num_classes: int, feature_hw: list | None = None,
                     reduced_channels: int | None = None) -> int:
     """count_parameters(make_head(...))."""
-    from .heads import make_head
-    from .models import count_parameters
+    from .models import count_parameters, make_head
     kwargs = {} if reduced_channels is None else {"reduced_channels": reduced_channels}
     return count_parameters(make_head(head, in_channels, num_classes, _hw(feature_hw), **kwargs))
 
@@ -216,14 +215,14 @@ def head_parameter_ratio(head: str, reference: str, in_channels: int, num_classe
 @answer_function
 def largest_head(in_channels: int, num_classes: int, feature_hw: list) -> str:
     """The registered head with the most parameters."""
-    from .heads import HEADS
+    from .models import HEADS
     return max(HEADS, key=lambda h: head_parameters(h, in_channels, num_classes, feature_hw))
 
 
 @answer_function
 def size_independent_heads(in_channels: int, num_classes: int) -> list[str]:
     """Heads whose parameter count does not depend on the feature map's H x W (tried at 4x4 and 7x7)."""
-    from .heads import HEADS
+    from .models import HEADS
     return sorted(h for h in HEADS if head_parameters(h, in_channels, num_classes, (4, 4))
                   == head_parameters(h, in_channels, num_classes, (7, 7)))
 
@@ -232,7 +231,7 @@ def size_independent_heads(in_channels: int, num_classes: int) -> list[str]:
 def class_map_shape(in_channels: int, num_classes: int, feature_hw: list, batch_size: int = 1) -> tuple[int, ...]:
     """Shape of conv1x1_gap's class activation maps, by a dry run."""
     import torch
-    from .heads import make_head
+    from .models import make_head
     head = make_head("conv1x1_gap", in_channels, num_classes)
     with torch.no_grad():
         return tuple(head.class_maps(torch.zeros(batch_size, in_channels, *_hw(feature_hw))).shape)

@@ -18,8 +18,7 @@ from matplotlib.patches import Rectangle
 
 from . import viz
 from .data import DatasetSpec, denormalize, normalize
-from .heads import GapFc
-from .models import receptive_fields
+from .models import GapFc, receptive_fields
 
 
 @dataclass

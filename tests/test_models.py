@@ -5,7 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from course_lib import data, heads, models
+from course_lib import data, models
+from course_lib.models import heads
 from course_lib.errors import UnknownNameError
 
 
@@ -130,3 +131,14 @@ def test_receptive_fields_match_the_gradient_footprint(name):
         if layer.startswith("conv"):
             assert _empirical_receptive_field(models.make_backbone(name, 1), layer) == rf, layer
     assert computed[0][1] == 3 and computed[1][1] == 5  # two 3x3 convs see 5x5
+
+
+@pytest.mark.parametrize("dataset", list(data.DATASETS))
+def test_every_data_set_names_a_registered_backbone_and_a_runnable_recipe(dataset):
+    from course_lib import recipes
+
+    spec = data.get_spec(dataset)
+    assert spec.backbone in models.BACKBONES
+    config = recipes.default_config(dataset)
+    assert config.dataset == dataset and all(getattr(config, k) == v for k, v in spec.recipe.items())
+    assert models.build_model(dataset, config.head).backbone.in_channels == spec.input_shape[0]

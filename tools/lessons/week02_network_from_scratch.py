@@ -30,7 +30,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from course_lib import data, heads, models, recipes, train, viz
+from course_lib import data, models, recipes, train, viz
+from course_lib.models import heads
 
 FAST = data.is_fast_mode()
 device = train.get_device()
@@ -172,7 +173,7 @@ viz.line_plot({"training loss": losses}, "from-scratch training", "step", "cross
 ## 5. The same model through course_lib
 
 A fully connected layer is a 1x1 convolution on a 1x1 map (week 5 proves it in general). So our network
-is exactly the `conv1x1_flatten_fc` head of `course_lib.heads` applied to the image seen as a
+is exactly the `conv1x1_flatten_fc` head of `course_lib.models.heads` applied to the image seen as a
 `(784, 1, 1)` map: 1x1 conv (784 -> H) = $W_1$, ReLU, flatten, Linear (H -> 10) = $W_2$.
 We copy our weights in and check forward pass, loss, gradients, update and accuracy.
 """),
@@ -227,7 +228,8 @@ viz.bar_chart({c: a for c, a in zip(data.get_spec("mnist").classes, result.per_c
     code("""
 import torch
 from torch import nn
-from course_lib import heads, models
+from course_lib import models
+from course_lib.models import heads
 
 # hand-derived gradient of the cross-entropy w.r.t. the scores == autograd's: (softmax - onehot) / N
 y_out = torch.randn(4, 10, requires_grad=True)

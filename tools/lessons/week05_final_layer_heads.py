@@ -31,7 +31,8 @@ a 1x1 map; then look at the per-class 7x7 maps before pooling (class activation 
 import torch
 import torch.nn.functional as F
 
-from course_lib import data, heads, models, recipes, train, viz, widgets
+from course_lib import data, models, recipes, train, viz, widgets
+from course_lib.models import heads
 
 FAST = data.is_fast_mode()
 device = train.get_device()
@@ -174,7 +175,8 @@ viz.feature_map_grid(cams.cams[i], f"image {i} (a {spec.classes[int(y[i])]}): th
 """, "summary"),
     code("""
 import torch
-from course_lib import heads, models
+from course_lib import models
+from course_lib.models import heads
 
 feats = torch.randn(2, 512, 7, 7)
 for K in (10, 100):

@@ -44,8 +44,9 @@ import inspect
 
 import torch
 
-from course_lib import data, heads, models, recipes, train, viz
+from course_lib import data, models, recipes, train, viz
 from course_lib.config import TrainConfig
+from course_lib.models import heads
 
 FAST = data.is_fast_mode()
 device = train.get_device()
@@ -131,7 +132,8 @@ hardly changes the time per epoch: the backbone dominates.
   time *and* the hardware and torch version they were measured on.
 """, "summary"),
     code("""
-from course_lib import data, heads, models
+from course_lib import data, models
+from course_lib.models import heads
 
 for dataset in ("mnist", "fashion_mnist", "cifar10", "cifar100"):
     row = {h: models.count_parameters(models.build_model(dataset, h).head) for h in heads.HEADS}

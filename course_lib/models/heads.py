@@ -18,7 +18,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .errors import unknown_name
+from ..errors import unknown_name
 
 
 class Head(nn.Module):
