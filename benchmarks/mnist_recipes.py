@@ -13,10 +13,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_lib import data, recipes
+from course_lib import training
 from course_lib.models import count_parameters
 from course_lib.paths import data_root
-from course_lib.train import evaluate, get_device, seed_everything
+from course_lib.training import evaluate, get_device, seed_everything
 
 
 def time_to_target(accuracies: list[float], seconds: list[float], target: float) -> float | None:
@@ -85,8 +85,8 @@ def baseline_run(max_epochs: int = 6, target: float = 0.99, seed: int = 1) -> di
 
 def course_run(seed: int, target: float = 0.99) -> dict:
     """course_lib's default MNIST recipe (what `python -m course_lib train --dataset mnist` runs)."""
-    config = recipes.default_config("mnist", seed=seed)
-    model, history = recipes.run_training(config, progress=False)
+    config = training.default_config("mnist", seed=seed)
+    model, history = training.run_training(config, progress=False)
     return {"params": count_parameters(model), "test_acc": history.test_acc, "seconds": history.seconds,
             "time_to_target": time_to_target(history.test_acc, history.seconds, target),
             "epochs": config.epochs}

@@ -18,7 +18,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-from course_lib.recipes import environment_line  # noqa: E402
+from course_lib.training import environment_line  # noqa: E402
 
 
 def notebooks_fast_seconds() -> dict:

@@ -10,7 +10,7 @@ from torch import nn
 from course_lib import data
 from course_lib.config import TrainConfig
 from course_lib.models import build_model
-from course_lib.train import fit, get_device, make_optimizer, seed_everything
+from course_lib.training import fit, get_device, make_optimizer, seed_everything
 
 
 def _bare_loop(model, loader, config: TrainConfig) -> float:

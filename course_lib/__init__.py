@@ -1,8 +1,8 @@
 """course_lib: the small shared library behind the course notebooks.
 
-    data      datasets registry, tensors, loaders        provision  getting real data offline
-    models    backbones + build_model                    heads      the classifier-head factory
-    train     one batch's life cycle, evaluate, fit      recipes    tuned configs, run_training
-Import the module you need: `from course_lib import data, models, train`.
+    data      datasets registry, tensors, loaders, provisioning
+    models    backbones + heads factory + build_model
+    training  one batch's life cycle, evaluate, fit, checkpoints, recipes (run_training)
+Import the module you need: `from course_lib import data, models, training`.
 """
 __version__ = "0.1.0"

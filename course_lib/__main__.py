@@ -31,7 +31,7 @@ def _data(args) -> int:
 
 
 def _train(args) -> int:
-    from .recipes import run_training
+    from .training import run_training
 
     config = config_from_args(args)
     run_training(config)
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         # flags not given on the command line fall back to the dataset's tuned recipe
         from dataclasses import asdict
 
-        from .recipes import default_config
+        from .training import default_config
 
         train.set_defaults(**asdict(default_config(args.dataset)))
         args = parser.parse_args(argv)

@@ -63,13 +63,13 @@ from torch.distributed.elastic.multiprocessing.errors import record
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader, DistributedSampler
 
-from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .config import TrainConfig, add_config_arguments, config_from_args
 from .data import InMemoryLoader, get_loaders, is_fast_mode
 from .errors import CourseError, DataError
 from .models import build_model, count_parameters
-from .train import (History, augmentation_schedule, check_checkpoint, checkpoint_state, evaluate, get_device,
-                    make_optimizer, restore_checkpoint, seed_everything, train_epoch)
+from .training import (CheckpointError, History, augmentation_schedule, check_checkpoint, checkpoint_state,
+                       environment_line, evaluate, get_device, load_checkpoint, make_optimizer, restore_checkpoint,
+                       save_checkpoint, seed_everything, train_epoch)
 
 ENV_VARS = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")  # set by torchrun
 DEFAULT_TIMEOUT_S = 300.0
@@ -300,8 +300,6 @@ def train_ddp(config: TrainConfig, ctx: Context, params_out: str = "") -> tuple[
     if is_fast_mode() and config.epochs > 1:
         config = config.replace(epochs=1)
         ctx.log("COURSE_FAST=1: 1 epoch on a subset")
-    from .recipes import environment_line
-
     ctx.log(f"config:\n{config.describe()}\n{environment_line()}")
     seed_everything(config.seed)  # same initial weights everywhere (DDP also broadcasts rank 0's)
     train_loader, test_loader, n_train = sharded_loaders(config, ctx)
@@ -397,7 +395,7 @@ def parse(argv: Sequence[str]) -> tuple[str, argparse.Namespace]:
     parser = build_parser(command)
     args = parser.parse_args(argv)
     from .data import DATASETS
-    from .recipes import default_config
+    from .training import default_config
 
     if command == "train" and args.dataset in DATASETS:
         parser.set_defaults(**asdict(default_config(args.dataset)))

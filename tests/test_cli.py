@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from course_lib.checkpoint import load_checkpoint
+from course_lib.training import load_checkpoint
 
 from .conftest import REPO, needs_mnist
 

@@ -38,9 +38,9 @@ def test_parameter_counts_of_the_heads():
 
 
 def test_default_mnist_model_stays_under_8000_parameters():
-    from course_lib import recipes
+    from course_lib import training
 
-    config = recipes.default_config("mnist")
+    config = training.default_config("mnist")
     model = models.build_model(config.dataset, config.head, config.backbone or None)
     # 3x3 convs without bias + BatchNorm (2 per channel), then GAP -> FC 16 -> 10
     widths = [1, 8, 8, 12, 12, 12, 14, 16]
@@ -135,10 +135,10 @@ def test_receptive_fields_match_the_gradient_footprint(name):
 
 @pytest.mark.parametrize("dataset", list(data.DATASETS))
 def test_every_data_set_names_a_registered_backbone_and_a_runnable_recipe(dataset):
-    from course_lib import recipes
+    from course_lib import training
 
     spec = data.get_spec(dataset)
     assert spec.backbone in models.BACKBONES
-    config = recipes.default_config(dataset)
+    config = training.default_config(dataset)
     assert config.dataset == dataset and all(getattr(config, k) == v for k, v in spec.recipe.items())
     assert models.build_model(dataset, config.head).backbone.in_channels == spec.input_shape[0]

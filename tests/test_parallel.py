@@ -17,9 +17,9 @@ import torch.distributed as dist
 from torch.utils.data import DistributedSampler
 
 from course_lib import data, parallel, parallel_checks
-from course_lib.checkpoint import load_checkpoint
 from course_lib.errors import DataError
 from course_lib.models import build_model
+from course_lib.training import load_checkpoint
 
 from .conftest import REPO, write_fake_dataset
 

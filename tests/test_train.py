@@ -10,18 +10,19 @@ import pytest
 import torch
 from torch import nn
 
-from course_lib import checkpoint, data, train
+from course_lib import data, training
 from course_lib.config import TrainConfig
 from course_lib.data import loaders
 from course_lib.models import build_model
+from course_lib.training import checkpoint
 
 from .conftest import REPO
 
 
 def test_get_device_prefers_what_is_asked_then_cpu_here():
-    assert train.get_device("cpu").type == "cpu"
-    expected = "cuda" if torch.cuda.is_available() else train.get_device().type
-    assert train.get_device().type == expected
+    assert training.get_device("cpu").type == "cpu"
+    expected = "cuda" if torch.cuda.is_available() else training.get_device().type
+    assert training.get_device().type == expected
 
 
 def test_train_step_is_one_sgd_update():
@@ -30,7 +31,7 @@ def test_train_step_is_one_sgd_update():
     X, y = torch.randn(8, 4), torch.randint(0, 3, (8,))
     W, b = model.weight.detach().clone(), model.bias.detach().clone()
     opt = torch.optim.SGD(model.parameters(), lr=0.5)
-    result = train.train_step(model, (X, y), nn.CrossEntropyLoss(), opt, torch.device("cpu"))
+    result = training.train_step(model, (X, y), nn.CrossEntropyLoss(), opt, torch.device("cpu"))
     # by hand: dLoss/dlogits = (softmax - onehot) / N
     logits = X @ W.T + b
     g = (logits.softmax(1) - nn.functional.one_hot(y, 3)) / len(y)
@@ -46,7 +47,7 @@ def test_loss_goes_down_on_a_tiny_batch(bf16):
     model = build_model("mnist", "gap_fc")
     X, y = torch.randn(16, 1, 28, 28), torch.arange(16) % 10
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    losses = [train.train_step(model, (X, y), nn.CrossEntropyLoss(), opt, torch.device("cpu"), bf16=bf16).loss.item()
+    losses = [training.train_step(model, (X, y), nn.CrossEntropyLoss(), opt, torch.device("cpu"), bf16=bf16).loss.item()
               for _ in range(40)]
     assert losses[-1] < 0.5 * losses[0]
 
@@ -69,7 +70,7 @@ def test_evaluate_uses_eval_mode_no_grad_and_per_class_accuracy():
     labels = torch.tensor([0, 1, 1, 2])
     model = _FixedLogits(logits)
     loader = [(torch.arange(4).float(), labels)]
-    result = train.evaluate(model, loader, torch.device("cpu"))
+    result = training.evaluate(model, loader, torch.device("cpu"))
     assert model.modes == [False] and model.training  # eval during, train mode restored after
     assert result.accuracy == pytest.approx(0.75)
     assert result.per_class_accuracy == pytest.approx([1.0, 0.5, 1.0])
@@ -80,25 +81,25 @@ def test_fit_learns_the_fake_digits(fake_root):
     torch.manual_seed(0)
     cfg = TrainConfig(epochs=6, batch_size=16, lr=0.1)
     train_loader, test_loader = data.get_loaders("mnist", 16, root=fake_root, fast=False)
-    history = train.fit(build_model("mnist", "gap_fc"), train_loader, test_loader, cfg, progress=False)
+    history = training.fit(build_model("mnist", "gap_fc"), train_loader, test_loader, cfg, progress=False)
     assert history.epoch == [1, 2, 3, 4, 5, 6] and len(history.seconds) == 6
     assert history.test_acc[-1] > 0.5  # 10 classes: chance is 0.1
 
 
 _RUN = textwrap.dedent("""
     import os, signal, sys, torch
-    from course_lib import data, train
+    from course_lib import data, training
     from course_lib.config import TrainConfig
     from course_lib.models import build_model
     root, ckpt, kill_after = sys.argv[1], sys.argv[2], int(sys.argv[3])
     cfg = TrainConfig(epochs=3, batch_size=32, lr=0.05, checkpoint=ckpt, seed=1, cooldown=0.5)
-    train.seed_everything(cfg.seed)
+    training.seed_everything(cfg.seed)
     model = build_model("mnist", "gap_fc")
     tr, te = data.get_loaders("mnist", 32, root=root, fast=False, seed=cfg.seed)
     def die(epoch, history):
         if epoch == kill_after:
             os.kill(os.getpid(), signal.SIGKILL)   # a real kill -9, no cleanup
-    train.fit(model, tr, te, cfg, on_epoch_end=die, progress=False)
+    training.fit(model, tr, te, cfg, on_epoch_end=die, progress=False)
     torch.save(model.state_dict(), ckpt + ".final")
 """)
 
@@ -109,7 +110,7 @@ def _run(root, ckpt, kill_after):
 
 
 def _lrs(config: TrainConfig, steps_per_epoch: int = 10) -> list[float]:
-    opt, sched = train.make_optimizer(nn.Linear(2, 2), config, steps_per_epoch)
+    opt, sched = training.make_optimizer(nn.Linear(2, 2), config, steps_per_epoch)
     lrs = []
     for _ in range(config.epochs * steps_per_epoch):
         lrs.append(opt.param_groups[0]["lr"])
@@ -132,7 +133,7 @@ def test_onecycle_rises_falls_then_holds_for_the_cooldown():
 @pytest.mark.parametrize("bad", [-0.1, 1.0])
 def test_cooldown_must_be_a_fraction_of_the_run(bad):
     with pytest.raises(ValueError, match=r"cooldown is the fraction .* \[0, 1\)"):
-        train.make_optimizer(nn.Linear(2, 2), TrainConfig(cooldown=bad), 10)
+        training.make_optimizer(nn.Linear(2, 2), TrainConfig(cooldown=bad), 10)
 
 
 def test_clean_epochs_end_the_run_on_unaugmented_images(fake_root, monkeypatch):
@@ -147,7 +148,7 @@ def test_clean_epochs_end_the_run_on_unaugmented_images(fake_root, monkeypatch):
         per_epoch.append(len(calls) - sum(per_epoch))
 
     cfg = TrainConfig(epochs=3, batch_size=64, clean_epochs=2, augment=True)
-    train.fit(build_model("mnist"), tr, te, cfg, on_epoch_end=record, progress=False)
+    training.fit(build_model("mnist"), tr, te, cfg, on_epoch_end=record, progress=False)
     assert switch == [True, False, False]
     assert per_epoch == [len(tr), 0, 0]  # every batch of epoch 1 augmented, none after
     assert tr.augment  # the loader's own setting is back
@@ -155,11 +156,11 @@ def test_clean_epochs_end_the_run_on_unaugmented_images(fake_root, monkeypatch):
 
 def test_clean_epochs_leave_loaders_without_augmentation_alone(fake_root):
     tr, te = data.get_loaders("mnist", 64, root=fake_root, fast=False, augment=False)
-    with train.augmentation_schedule(tr, TrainConfig(epochs=3, clean_epochs=1)) as start_epoch:
+    with training.augmentation_schedule(tr, TrainConfig(epochs=3, clean_epochs=1)) as start_epoch:
         start_epoch(0)
         assert tr.augment is False
     with pytest.raises(ValueError, match="clean_epochs .* must be >= 0, got -1"):
-        with train.augmentation_schedule(tr, TrainConfig(clean_epochs=-1)):
+        with training.augmentation_schedule(tr, TrainConfig(clean_epochs=-1)):
             pass
 
 
@@ -206,17 +207,17 @@ def test_corrupted_or_foreign_checkpoints_give_clear_errors(tmp_path, fake_root)
         checkpoint.load_checkpoint(path)
     cfg = TrainConfig(epochs=1, batch_size=64, checkpoint=str(tmp_path / "run.pt"))
     tr, te = data.get_loaders("mnist", 64, root=fake_root, fast=False)
-    train.fit(build_model("mnist", "gap_fc"), tr, te, cfg, progress=False)
+    training.fit(build_model("mnist", "gap_fc"), tr, te, cfg, progress=False)
     with pytest.raises(checkpoint.CheckpointError, match="head='gap_fc'"):
-        train.fit(build_model("mnist", "flatten_fc"), tr, te, cfg.replace(head="flatten_fc"), progress=False)
+        training.fit(build_model("mnist", "flatten_fc"), tr, te, cfg.replace(head="flatten_fc"), progress=False)
 
 
 def test_checkpoints_from_before_a_config_field_existed_compare_with_its_default(tmp_path):
-    state = {"format": train.CHECKPOINT_FORMAT, "config": {k: v for k, v in vars(TrainConfig()).items()
+    state = {"format": training.CHECKPOINT_FORMAT, "config": {k: v for k, v in vars(TrainConfig()).items()
                                                          if k != "clean_epochs"}}  # an older file
-    train.check_checkpoint(state, "old.pt", TrainConfig())  # the default: same run
+    training.check_checkpoint(state, "old.pt", TrainConfig())  # the default: same run
     with pytest.raises(checkpoint.CheckpointError, match="clean_epochs=0, this run has clean_epochs=2"):
-        train.check_checkpoint(state, "old.pt", TrainConfig(clean_epochs=2))
+        training.check_checkpoint(state, "old.pt", TrainConfig(clean_epochs=2))
 
 
 def test_config_rejects_unknown_fields():

@@ -9,7 +9,8 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
-from course_lib import data, lifecycle, models, train, viz, widgets
+from course_lib import data, models, training, viz, widgets
+from course_lib.training import lifecycle
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 SPEC = data.get_spec("mnist")
@@ -140,7 +141,7 @@ def test_life_cycle_record_equals_train_step(model, images):
     cycle = lifecycle.record_life_cycle(model, (X, y), lr=0.1, device=torch.device("cpu"))
     assert [s.name for s in cycle.steps] == list(lifecycle.STEPS)
     twin = copy.deepcopy(model)
-    res = train.train_step(twin, (X, y), nn.CrossEntropyLoss(), torch.optim.SGD(twin.parameters(), lr=0.1),
+    res = training.train_step(twin, (X, y), nn.CrossEntropyLoss(), torch.optim.SGD(twin.parameters(), lr=0.1),
                            torch.device("cpu"))
     after = dict(cycle.model_after.named_parameters())
     assert all(torch.allclose(p, after[n], atol=1e-6) for n, p in twin.named_parameters())
@@ -174,7 +175,7 @@ def test_batch_stepper_walks_every_step(model, images):
 # ---------------------------------------------------------------------------- viz
 
 def _hist():
-    return train.History(epoch=[1, 2], train_loss=[1.0, 0.5], train_acc=[0.6, 0.8], test_loss=[0.9, 0.6],
+    return training.History(epoch=[1, 2], train_loss=[1.0, 0.5], train_acc=[0.6, 0.8], test_loss=[0.9, 0.6],
                          test_acc=[0.7, 0.85], seconds=[1.0, 1.1])
 
 

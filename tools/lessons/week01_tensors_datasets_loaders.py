@@ -34,10 +34,10 @@ import time
 import torch
 from torch.utils.data import DataLoader
 
-from course_lib import data, recipes, viz, widgets
+from course_lib import data, training, viz, widgets
 
 FAST = data.is_fast_mode()
-print(recipes.environment_line(), "| COURSE_FAST=1 (subsets)" if FAST else "| full mode")
+print(training.environment_line(), "| COURSE_FAST=1 (subsets)" if FAST else "| full mode")
 """),
     md("""
 ## 1. An image is a tensor

@@ -30,12 +30,12 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from course_lib import data, models, recipes, train, viz
+from course_lib import data, models, training, viz
 from course_lib.models import heads
 
 FAST = data.is_fast_mode()
-device = train.get_device()
-print(recipes.environment_line(), "| COURSE_FAST=1" if FAST else "| full mode", "| device:", device)
+device = training.get_device()
+print(training.environment_line(), "| COURSE_FAST=1" if FAST else "| full mode", "| device:", device)
 train_loader, test_loader = data.get_loaders("mnist", batch_size=128)  # fast mode: subsets
 print(f"{train_loader.num_samples} training images, {test_loader.num_samples} test images")
 """),
@@ -191,7 +191,7 @@ print("forward: course_lib head == from scratch, max diff", (net(X) - y_out).abs
 
 # one step of course_lib's batch life cycle with plain SGD == our hand-made update
 opt = torch.optim.SGD(net.parameters(), lr=lr)
-step = train.train_step(net, (X, y_actual), nn.CrossEntropyLoss(), opt, device)
+step = training.train_step(net, (X, y_actual), nn.CrossEntropyLoss(), opt, device)
 assert abs(step.loss.item() - E.item()) < 1e-5
 assert torch.allclose(head.reduce.weight.view(H, 784), W_new["W1"], atol=1e-6)
 assert torch.allclose(head.fc.weight, W_new["W2"], atol=1e-6)
@@ -204,7 +204,7 @@ with torch.no_grad():  # the trained from-scratch weights, evaluated by course_l
     head.reduce.bias.copy_(W_trained["b1"])
     head.fc.weight.copy_(W_trained["W2"])
     head.fc.bias.copy_(W_trained["b2"])
-result = train.evaluate(net, test_loader, device)
+result = training.evaluate(net, test_loader, device)
 print(f"test accuracy: course_lib evaluate {result.accuracy:.2%}, from scratch {acc_scratch:.2%}")
 assert abs(result.accuracy - acc_scratch) < 1e-3
 assert result.accuracy > (0.6 if FAST else 0.95)

@@ -7,7 +7,7 @@ RESULTS_FAST = """\
 - MNIST recipe capped to 1 epoch on the 4,096-image subset: test accuracy 38.7 % on 1,024 test images
   (expect 20-60 %: a GAP head needs more steps than fast mode gives it), ~6 s."""
 RESULTS_FULL = """\
-- The default MNIST recipe (`recipes.default_config("mnist")`: 7,966 parameters, 8 epochs, bf16,
+- The default MNIST recipe (`training.default_config("mnist")`: 7,966 parameters, 8 epochs, bf16,
   augmentation for 6 epochs then 2 on the plain images, 60,000 images): test accuracy 92.21 %,
   88.99 %, 97.96 %, 98.74 %, 99.26 %, 99.35 %, 99.42 %, 99.43 % after epochs 1-8; 67.2 s of training
   (8.1-8.7 s per epoch), 80 s for the whole notebook. The worst test images have losses 3-6.
@@ -34,11 +34,11 @@ import inspect
 import torch
 from torch import nn
 
-from course_lib import data, lifecycle, models, recipes, train, viz, widgets
+from course_lib import data, models, training, viz, widgets
 
 FAST = data.is_fast_mode()
-device = train.get_device()
-print(recipes.environment_line(), "| COURSE_FAST=1" if FAST else "| full mode", "| device:", device)
+device = training.get_device()
+print(training.environment_line(), "| COURSE_FAST=1" if FAST else "| full mode", "| device:", device)
 spec = data.get_spec("mnist")
 train_loader, test_loader = data.get_loaders("mnist", batch_size=64)
 torch.manual_seed(0)
@@ -48,21 +48,21 @@ print(f"model: {models.count_parameters(model):,} parameters")
     md("""
 ## 1. The function that does it
 
-This is `course_lib.train.train_step`, the only place in the course where a batch is trained on.
+This is `course_lib.training.train_step`, the only place in the course where a batch is trained on.
 Every training loop (`fit`, the data-parallel one, the benchmarks) calls it:
 """),
     code("""
-print(inspect.getsource(train.train_step))
+print(inspect.getsource(training.train_step))
 """),
     md("""
 ## 2. Step through one batch
 
-`lifecycle.record_life_cycle` runs exactly these steps (with plain SGD, `lr = 0.1`) on a copy of the
+`training.record_life_cycle` runs exactly these steps (with plain SGD, `lr = 0.1`) on a copy of the
 model and keeps every intermediate tensor; the slider walks through them (nothing is recomputed).
 """),
     code("""
 batch = next(iter(train_loader))
-cycle = lifecycle.record_life_cycle(model, batch, lr=0.1, device=device)
+cycle = training.record_life_cycle(model, batch, lr=0.1, device=device)
 stepper = widgets.BatchStepper(cycle, spec.classes, spec)
 stepper
 """),
@@ -82,7 +82,7 @@ The recorded step is the same as course_lib's `train_step` (same loss, same new 
 """),
     code("""
 twin = copy.deepcopy(model).to(device)
-result = train.train_step(twin, batch, nn.CrossEntropyLoss(), torch.optim.SGD(twin.parameters(), lr=0.1), device)
+result = training.train_step(twin, batch, nn.CrossEntropyLoss(), torch.optim.SGD(twin.parameters(), lr=0.1), device)
 after = dict(cycle.model_after.named_parameters())
 assert abs(result.loss.item() - cycle.loss_before) < 1e-5
 assert all(torch.allclose(p, after[n], atol=1e-6) for n, p in twin.named_parameters())
@@ -114,7 +114,7 @@ assert cycle.loss_after < cycle.loss_before
 
 twin = copy.deepcopy(model).to(device)
 opt = torch.optim.SGD(twin.parameters(), lr=0.1, momentum=0.9)
-repeat = [train.train_step(twin, batch, nn.CrossEntropyLoss(), opt, device).loss.item() for _ in range(40)]
+repeat = [training.train_step(twin, batch, nn.CrossEntropyLoss(), opt, device).loss.item() for _ in range(40)]
 assert repeat[-1] < 0.5 * repeat[0]
 viz.line_plot({"loss on the same batch": repeat}, "40 steps on one batch: the network memorizes it",
               "step", "cross-entropy loss")
@@ -132,10 +132,10 @@ test accuracy after 8 epochs, under a minute on 2 CPU cores (`make bench` measur
 classic PyTorch example).
 """),
     code("""
-config = recipes.default_config("mnist")
-trained, history = recipes.run_training(config)
+config = training.default_config("mnist")
+trained, history = training.run_training(config)
 print(history.table())
-print(f"training time {sum(history.seconds):.1f} s | {recipes.environment_line()}")
+print(f"training time {sum(history.seconds):.1f} s | {training.environment_line()}")
 assert history.test_acc[-1] > (0.1 if FAST else 0.99)
 viz.training_curves({"mnist gap_fc": history}, "MNIST with the default recipe")
 """),
@@ -143,7 +143,7 @@ viz.training_curves({"mnist gap_fc": history}, "MNIST with the default recipe")
 After training, the test images with the largest loss are mostly the genuinely ambiguous ones:
 """),
     code("""
-logits, labels = train.predict(trained, test_loader, device)  # eval mode, no gradients
+logits, labels = training.predict(trained, test_loader, device)  # eval mode, no gradients
 per_image = nn.functional.cross_entropy(logits, labels, reduction="none")  # (N,) one loss per test image
 worst = per_image.argsort(descending=True)[:8]
 print(f"mean test loss {per_image.mean():.3f}; the worst 8: {per_image[worst].numpy().round(2)}")
@@ -153,7 +153,7 @@ viz.image_grid(test_loader.images[worst], labels[worst], spec.classes, logits[wo
     md(r"""
 ## Summary
 
-The life cycle of one batch (`course_lib.train.train_step`):
+The life cycle of one batch (`course_lib.training.train_step`):
 
 1. `X, y = X.to(device), y.to(device)` - data and weights must be on the same device.
 2. forward: `y_out = f(X, W)`, shape `(N, K)`: one row of class scores per image.
@@ -169,11 +169,11 @@ in `model.eval()` under `torch.no_grad()`.
 """, "summary"),
     code("""
 import torch
-from course_lib import data, lifecycle, models, train
+from course_lib import data, models, training
 
 torch.manual_seed(0)
 X, y = next(iter(data.get_loaders("mnist", batch_size=64, fast=True)[0]))
-cycle = lifecycle.record_life_cycle(models.build_model("mnist", "gap_fc"), (X, y), lr=0.1, device=train.get_device())
+cycle = training.record_life_cycle(models.build_model("mnist", "gap_fc"), (X, y), lr=0.1, device=training.get_device())
 for i, rec in enumerate(cycle.steps, start=1):
     print(f"{i}. {rec.name:10s} {rec.formula}")
 print(f"loss on the batch: {cycle.loss_before:.4f} before one step, {cycle.loss_after:.4f} after")

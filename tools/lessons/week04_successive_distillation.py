@@ -32,11 +32,11 @@ import torch.nn.functional as F
 from skimage import color, filters
 from torch import nn
 
-from course_lib import data, models, recipes, train, viz, widgets
+from course_lib import data, models, training, viz, widgets
 
 FAST = data.is_fast_mode()
-device = train.get_device()
-print(recipes.environment_line(), "| COURSE_FAST=1" if FAST else "| full mode", "| device:", device)
+device = training.get_device()
+print(training.environment_line(), "| COURSE_FAST=1" if FAST else "| full mode", "| device:", device)
 """),
     md(r"""
 ## 1. Edges with hand-set kernels
@@ -104,7 +104,7 @@ subset). Its first layer learns 3x3 kernels; the following layers combine their 
 """),
     code("""
 spec = data.get_spec("mnist")
-model, history = recipes.run_training(recipes.default_config("mnist"))
+model, history = training.run_training(training.default_config("mnist"))
 model.eval()
 print(f"test accuracy {history.test_acc[-1]:.2%} after {sum(history.seconds):.1f} s of training")
 assert history.test_acc[-1] > (0.1 if FAST else 0.99)

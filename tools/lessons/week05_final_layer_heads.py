@@ -31,12 +31,12 @@ a 1x1 map; then look at the per-class 7x7 maps before pooling (class activation 
 import torch
 import torch.nn.functional as F
 
-from course_lib import data, models, recipes, train, viz, widgets
+from course_lib import data, models, training, viz, widgets
 from course_lib.models import heads
 
 FAST = data.is_fast_mode()
-device = train.get_device()
-print(recipes.environment_line(), "| COURSE_FAST=1" if FAST else "| full mode", "| device:", device)
+device = training.get_device()
+print(training.environment_line(), "| COURSE_FAST=1" if FAST else "| full mode", "| device:", device)
 """),
     md("""
 ## 1. 3 x 224 x 224 -> 512 x 7 x 7
@@ -134,8 +134,8 @@ We train the small Fashion-MNIST network with this head (its feature map is 16x7
 """),
     code("""
 spec = data.get_spec("fashion_mnist")
-config = recipes.default_config("fashion_mnist", head="conv1x1_gap")
-model, history = recipes.run_training(config)
+config = training.default_config("fashion_mnist", head="conv1x1_gap")
+model, history = training.run_training(config)
 model.eval()
 print(f"test accuracy {history.test_acc[-1]:.2%} after {sum(history.seconds):.1f} s of training")
 assert history.test_acc[-1] > (0.1 if FAST else 0.85)

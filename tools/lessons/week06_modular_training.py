@@ -35,7 +35,7 @@ CELLS = [
 
 **Goals.** Because a model is `backbone.forward_features` + a head from one factory, changing the head
 is one field of the config. Train each head on MNIST and Fashion-MNIST (and CIFAR-10/100 when they are
-present) with `course_lib.recipes.run_training`, and compare accuracy, parameters and time.
+present) with `course_lib.training.run_training`, and compare accuracy, parameters and time.
 
 {expected_results(RESULTS_FAST, RESULTS_FULL)}
 """),
@@ -44,19 +44,19 @@ import inspect
 
 import torch
 
-from course_lib import data, models, recipes, train, viz
+from course_lib import data, models, training, viz
 from course_lib.config import TrainConfig
 from course_lib.models import heads
 
 FAST = data.is_fast_mode()
-device = train.get_device()
-print(recipes.environment_line(), "| COURSE_FAST=1" if FAST else "| full mode", "| device:", device)
+device = training.get_device()
+print(training.environment_line(), "| COURSE_FAST=1" if FAST else "| full mode", "| device:", device)
 """),
     md("""
 ## 1. One visible config
 
 Every run is described by one `TrainConfig`: a dataclass of defaults with a comment per field. A
-recipe (`recipes.default_config(dataset)`) overrides some of them; we override `head` and `epochs`.
+recipe (`training.default_config(dataset)`) overrides some of them; we override `head` and `epochs`.
 """),
     code("""
 print(inspect.getsource(TrainConfig).split("    def ")[0])  # the fields, with their comments
@@ -79,16 +79,16 @@ for name in ("cifar10", "cifar100"):
 results, histories = [], {}
 for dataset in datasets:
     for head in heads.HEADS:
-        config = recipes.default_config(dataset, head=head, epochs=1)  # fast mode: a 4,096-image subset
+        config = training.default_config(dataset, head=head, epochs=1)  # fast mode: a 4,096-image subset
         print(f"\\n=== {dataset} / {head} ===")
-        model, history = recipes.run_training(config, progress=True)
+        model, history = training.run_training(config, progress=True)
         histories[(dataset, head)] = history
         results.append({"dataset": dataset, "head": head, "params": models.count_parameters(model),
                         "head params": models.count_parameters(model.head),
                         "test acc": history.test_acc[-1], "seconds": sum(history.seconds)})
 """),
     code("""
-print(recipes.environment_line())
+print(training.environment_line())
 print(f"{'dataset':14s} {'head':20s} {'parameters':>10s} {'of which head':>13s} {'test acc':>9s} {'train s':>8s}")
 for r in results:
     print(f"{r['dataset']:14s} {r['head']:20s} {r['params']:10,d} {r['head params']:13,d} "

@@ -53,11 +53,9 @@ from pathlib import Path
 import torch
 
 from course_lib import data, parallel, parallel_checks, viz
-from course_lib.checkpoint import load_checkpoint
 from course_lib.config import TrainConfig
 from course_lib.models import build_model
-from course_lib.recipes import environment_line
-from course_lib.train import History, evaluate
+from course_lib.training import History, environment_line, evaluate, load_checkpoint
 
 FAST = data.is_fast_mode()
 WORK = Path(tempfile.mkdtemp(prefix="week07_"))  # this lesson's files: gradients, checkpoint, timings
@@ -66,7 +64,7 @@ print(environment_line(), "| COURSE_FAST=1" if FAST else "| full mode", "| files
     md(r"""
 ## 1. One batch on one device
 
-The life cycle of one batch (`course_lib.train.train_step`): `to(device)` -> forward -> loss -> zero_grad ->
+The life cycle of one batch (`course_lib.training.train_step`): `to(device)` -> forward -> loss -> zero_grad ->
 backward -> step. The loss is the **mean** over the B images of the batch, so its gradient is the mean of
 the B per-image gradients:
 

@@ -1,6 +1,6 @@
 """The life cycle of one batch, recorded step by step (what week 3's stepper widget shows).
 
-`record_life_cycle` performs exactly the steps of `train.train_step` with plain SGD
+`record_life_cycle` performs exactly the steps of `training.train_step` with plain SGD
 (to(device) -> forward -> error -> loss -> zero_grad + backward -> update -> argmax) on a copy of the
 model, and keeps a CPU copy of every intermediate tensor so a slider can walk through them.
 """

@@ -1,40 +1,20 @@
-"""Ready-made runs: each dataset's default config (its DatasetSpec's recipe) and `run_training(config)` that wires
-data + model + fit together (used by the CLI, the lessons and the benchmarks)."""
+"""Ready-made runs: each data set's default config (its DatasetSpec's recipe) and `run_training(config)`,
+which wires data + model + fit together (used by the command line, the lessons and the benchmarks)."""
 from __future__ import annotations
 
-import platform
 import time
-from pathlib import Path
 
-import torch
+from ..config import TrainConfig
+from ..data import get_loaders, get_spec, is_fast_mode
+from ..models import ImageClassifier, build_model, count_parameters
+from .device import environment_line, seed_everything
+from .history import History
+from .loop import fit
 
-from .config import TrainConfig
-from .data import get_loaders, get_spec, is_fast_mode
-from .models import ImageClassifier, build_model, count_parameters
-from .train import History, fit, seed_everything
 
 def default_config(dataset: str = "mnist", **overrides) -> TrainConfig:
     """The tuned recipe of `dataset` (its DatasetSpec.recipe), with `overrides` applied."""
     return TrainConfig(dataset=dataset).replace(**get_spec(dataset).recipe).replace(**overrides)
-
-
-def cpu_name() -> str:
-    """The CPU's model name (from /proc/cpuinfo on Linux), with "AMX" when it has bf16 AMX units."""
-    try:
-        info = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return platform.processor() or platform.machine()
-    names = [line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")]
-    name = names[0] if names else platform.machine()
-    return f"{name} with AMX" if "amx_bf16" in info else name
-
-
-def environment_line() -> str:
-    """Hardware and software a result was measured on (every reported number carries it)."""
-    cpu = cpu_name()
-    threads = torch.get_num_threads()
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"torch {torch.__version__}, {cpu}, {threads} CPU threads, {gpu}"
 
 
 def run_training(config: TrainConfig, progress: bool = True) -> tuple[ImageClassifier, History]:
