@@ -18,8 +18,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from course_lib.parallel import launch_command  # noqa: E402
-from course_lib.parallel_checks import throughput_table  # noqa: E402
+from course_lib.training.distributed import launch_command  # noqa: E402
+from course_lib.training.distributed_checks import throughput_table  # noqa: E402
 
 
 def main() -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .config import add_config_arguments, config_from_args
+from .config import add_config_arguments
 from .data import DATASETS, is_available
 from .errors import CourseError
 from .paths import data_root
@@ -31,10 +31,9 @@ def _data(args) -> int:
 
 
 def _train(args) -> int:
-    from .training import run_training
+    from .training import config_from_args, run_training
 
-    config = config_from_args(args)
-    run_training(config)
+    run_training(config_from_args(args))  # flags not given: the data set's recipe
     return 0
 
 
@@ -103,16 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     summaries.add_argument("action", choices=["build", "check"])
     summaries.set_defaults(func=_summaries)
 
-    argv = sys.argv[1:] if argv is None else argv
-    args = parser.parse_args(argv)
-    if args.command == "train" and args.dataset in DATASETS:
-        # flags not given on the command line fall back to the dataset's tuned recipe
-        from dataclasses import asdict
-
-        from .training import default_config
-
-        train.set_defaults(**asdict(default_config(args.dataset)))
-        args = parser.parse_args(argv)
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:
         return args.func(args)
     except CourseError as exc:

@@ -9,6 +9,8 @@ from typing import Any
 
 @dataclass
 class TrainConfig:
+    """Every setting of a training run, with its default (a data set's recipe overrides some)."""
+
     dataset: str = "mnist"            # a name registered in course_lib.data.DATASETS
     head: str = "gap_fc"              # a name registered in course_lib.models.HEADS
     backbone: str = ""                # "" = the dataset's default backbone (its DatasetSpec.backbone)
@@ -53,16 +55,16 @@ def _str2bool(text: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
 
 
-def add_config_arguments(parser: argparse.ArgumentParser, defaults: TrainConfig | None = None) -> None:
-    """One `--flag` per TrainConfig field (`--bf16 true`), defaulting to `defaults`."""
-    defaults = defaults or TrainConfig()
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """One `--flag` per TrainConfig field (`--bf16 true`); flags not given are left out of the namespace,
+    so the run can fall back to the data set's recipe (`course_lib.training.config_from_args`)."""
     for f in fields(TrainConfig):
-        default = getattr(defaults, f.name)
+        default = getattr(TrainConfig, f.name)
         kind = _str2bool if isinstance(default, bool) else type(default)
-        parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=kind, default=default,
-                            help=f"(default: {default!r})")
+        parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=kind, default=argparse.SUPPRESS,
+                            help=f"(default: the data set's recipe, else {default!r})")
 
 
-def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    """The TrainConfig held by a parsed namespace."""
-    return TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+def given_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The TrainConfig fields a parsed command line sets explicitly."""
+    return {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}

@@ -265,7 +265,7 @@ def logits_shape(dataset: str, head: str, batch_size: int) -> tuple[int, ...]:
 @answer_function
 def shard_size(num_samples: int, world_size: int) -> int:
     """Images each rank gets per epoch (DistributedSampler's rule, padded)."""
-    from .parallel import shard_indices
+    from .training.distributed import shard_indices
     return len(shard_indices(num_samples, 0, world_size, shuffle=False))
 
 
@@ -278,7 +278,7 @@ def shard_padding(num_samples: int, world_size: int) -> int:
 @answer_function
 def rank_positions(num_samples: int, rank: int, world_size: int) -> str:
     """The positions rank `rank` takes from an unshuffled epoch (r, r+N, ...), as text "1, 5, 9"."""
-    from .parallel import shard_indices
+    from .training.distributed import shard_indices
     return ", ".join(str(int(i)) for i in shard_indices(num_samples, rank, world_size, shuffle=False))
 
 

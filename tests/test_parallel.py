@@ -16,10 +16,10 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DistributedSampler
 
-from course_lib import data, parallel, parallel_checks
+from course_lib import data
 from course_lib.errors import DataError
 from course_lib.models import build_model
-from course_lib.training import load_checkpoint
+from course_lib.training import distributed, distributed_checks, load_checkpoint
 
 from .conftest import REPO, write_fake_dataset
 
@@ -37,7 +37,7 @@ TRAIN = ["--dataset", "mnist", "--epochs", "3", "--batch-size", "16", "--lr", "0
 
 def torchrun(nproc: int, *args, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
     """2 CPU processes via `python -m torch.distributed.run --standalone` (free port), with a time limit."""
-    return subprocess.run(parallel.launch_command(nproc, args), cwd=REPO, env={**ENV, **(env or {})},
+    return subprocess.run(distributed.launch_command(nproc, args), cwd=REPO, env={**ENV, **(env or {})},
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -69,16 +69,16 @@ def test_shards_follow_distributed_sampler_and_tile_the_big_batch(root):
     for n, world in ((10, 3), (7, 2), (8, 4)):  # padding rule: repeat the start up to a multiple of N
         for rank in range(world):
             expected = list(DistributedSampler(range(n), num_replicas=world, rank=rank, shuffle=False))
-            assert parallel.shard_indices(n, rank, world, shuffle=False).tolist() == expected
-    e0 = [parallel.shard_indices(256, r, 2, seed=3, epoch=0) for r in range(2)]
-    e1 = [parallel.shard_indices(256, r, 2, seed=3, epoch=1) for r in range(2)]
+            assert distributed.shard_indices(n, rank, world, shuffle=False).tolist() == expected
+    e0 = [distributed.shard_indices(256, r, 2, seed=3, epoch=0) for r in range(2)]
+    e1 = [distributed.shard_indices(256, r, 2, seed=3, epoch=1) for r in range(2)]
     assert sorted(torch.cat(e0).tolist()) == list(range(256))  # every image once per epoch
     assert not torch.equal(e0[0], e1[0])  # set_epoch reshuffles
 
     images, labels = data.load_tensors("mnist", True, root)
     spec = data.get_spec("mnist")
     big = data.InMemoryLoader(images, labels, spec, batch_size=32, shuffle=True, seed=3)
-    shards = [parallel.ShardedLoader(data.InMemoryLoader(images, labels, spec, 16, shuffle=True, seed=3), r, 2)
+    shards = [distributed.ShardedLoader(data.InMemoryLoader(images, labels, spec, 16, shuffle=True, seed=3), r, 2)
               for r in range(2)]
     for loader in (big, *shards):
         loader.set_epoch(1)
@@ -92,19 +92,19 @@ def test_shards_follow_distributed_sampler_and_tile_the_big_batch(root):
 def test_a_shard_augments_exactly_when_its_base_loader_does(root):
     images, labels = data.load_tensors("mnist", True, root)
     base = data.InMemoryLoader(images, labels, data.get_spec("mnist"), 16, shuffle=True, seed=3, augment=True)
-    shard = parallel.ShardedLoader(base, 0, 2)
+    shard = distributed.ShardedLoader(base, 0, 2)
     augmented = next(iter(shard))[0]
-    shard.augment = False  # what train_ddp's clean epochs do
+    shard.augment = False  # what fit's clean epochs do
     assert base.augment is False
     plain = next(iter(shard))[0]
-    assert torch.equal(plain, data.normalize(images[parallel.shard_indices(len(labels), 0, 2, 3, 0)[:16]],
+    assert torch.equal(plain, data.normalize(images[distributed.shard_indices(len(labels), 0, 2, 3, 0)[:16]],
                                              base.spec))
     assert not torch.equal(plain, augmented)
 
 
 def test_fewer_images_than_processes_is_refused():
     with pytest.raises(DataError, match="fewer processes"):
-        parallel.shard_indices(3, 0, 4)
+        distributed.shard_indices(3, 0, 4)
 
 
 # ----------------------------------------------------------------------------- the all-reduce
@@ -119,7 +119,7 @@ def test_ddp_gradient_equals_one_process_with_the_whole_batch(root, tmp_path):
     assert record["world_size"] == 2 and len(record["indices"]) == 32
     for norm in ("none", "groupnorm", "batchnorm"):
         r = record["norms"][norm]
-        grad, after = parallel_checks.single_process_step(record, norm)  # 1 process, all 32 images
+        grad, after = distributed_checks.single_process_step(record, norm)  # 1 process, all 32 images
         assert (r["local"][0] - r["local"][1]).abs().max() > 1e-3, "the ranks must see different images"
         assert torch.allclose(r["ddp"], r["local"].mean(0).expand_as(r["ddp"]), atol=1e-7)  # all-reduce = mean
         assert torch.equal(r["ddp"][0], r["ddp"][1]) and torch.equal(r["after"][0], r["after"][1])
@@ -130,9 +130,9 @@ def test_ddp_gradient_equals_one_process_with_the_whole_batch(root, tmp_path):
             assert torch.allclose(r["ddp"][0], grad, rtol=1e-4, atol=atol), norm
             assert torch.allclose(r["after"][0], after, rtol=1e-5, atol=1e-6), norm
             assert not torch.allclose(r["before"], after)  # the step moved the weights
-    rows = parallel_checks.compare(out)
+    rows = distributed_checks.compare(out)
     assert [row["norm"] for row in rows] == ["none", "batchnorm", "groupnorm"]
-    assert "ranks identical" in parallel_checks.compare_table(rows)
+    assert "ranks identical" in distributed_checks.compare_table(rows)
 
 
 # ----------------------------------------------------------------------------- training
@@ -193,7 +193,7 @@ def test_resuming_with_another_process_count_is_refused(root, straight_run, tmp_
 
 def test_without_torchrun_the_error_says_how_to_launch():
     proc = subprocess.run([sys.executable, "-m", "course_lib.parallel", "--dataset", "mnist"], cwd=REPO,
-                          env={k: v for k, v in ENV.items() if k not in parallel.ENV_VARS},
+                          env={k: v for k, v in ENV.items() if k not in distributed.ENV_VARS},
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     assert "RANK" in proc.stderr and "torchrun --standalone --nproc_per_node=2 -m course_lib.parallel" in proc.stderr
@@ -201,9 +201,9 @@ def test_without_torchrun_the_error_says_how_to_launch():
 
 def test_a_missing_process_or_wrong_port_times_out_with_a_clear_error(root):
     """Rank 0 of 2 alone (nobody joins), and rank 1 pointed at a port nobody listens on."""
-    port = parallel.free_port()
+    port = distributed.free_port()
     procs = []
-    for rank, master_port in ((0, port), (1, parallel.free_port())):
+    for rank, master_port in ((0, port), (1, distributed.free_port())):
         env = {**ENV, "RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": "2",
                "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(master_port)}
         procs.append(subprocess.Popen([sys.executable, "-m", "course_lib.parallel", *TRAIN, "--data-root",
@@ -226,7 +226,7 @@ def test_a_missing_process_or_wrong_port_times_out_with_a_clear_error(root):
 def test_torchrun_gives_up_on_a_node_that_never_comes(root):
     """Multi-node flags, node 0 of 2 only: torchrun's own rendezvous timeout (--rdzv_conf=timeout)."""
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--node_rank=0", "--nproc_per_node=1",
-           "--master_addr=127.0.0.1", f"--master_port={parallel.free_port()}", "--rdzv_conf=timeout=4",
+           "--master_addr=127.0.0.1", f"--master_port={distributed.free_port()}", "--rdzv_conf=timeout=4",
            "-m", "course_lib.parallel", *TRAIN, "--data-root", str(root)]
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=REPO, env=ENV, capture_output=True, text=True, timeout=60)

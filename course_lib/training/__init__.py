@@ -1,13 +1,16 @@
-"""Training: one batch's life cycle, evaluation, and `fit()`.
+"""Training: one batch's life cycle, evaluation, and `fit()`, the one loop for one process or DDP.
 
     step.py        train_step: to(device) -> forward -> loss -> zero_grad -> backward -> step
-    loop.py        fit (+ train_epoch)                   evaluate.py    predict, evaluate
-    history.py     History                               device.py      get_device, seeds, bf16, environment_line
+    loop.py        fit (+ train_epoch), one process or N (`world`)
+    evaluate.py    predict, evaluate                     history.py     History
     schedule.py    make_optimizer (OneCycle), augmentation_schedule (clean last epochs)
-    checkpoint.py  atomic save, safe load, resume checks recipes.py     default_config, run_training
+    checkpoint.py  atomic save, safe load, resume checks device.py      get_device, seeds, bf16
+    recipes.py     default_config, config_from_args, run_training (both command lines use it)
     lifecycle.py   one batch recorded step by step (week 3's stepper)
+    distributed.py what DDP adds (launch, rendezvous, sharding, rank-0 I/O); distributed_checks.py: grads, bench
 
-`from course_lib import training` gives the public API below (this file only re-exports it).
+`from course_lib import training` gives the public API below (this file only re-exports it); the
+distributed modules are imported by name (`from course_lib.training import distributed`).
 """
 from .checkpoint import (CHECKPOINT_FORMAT, CheckpointError, check_checkpoint, checkpoint_state, load_checkpoint,
                          restore_checkpoint, save_checkpoint)
@@ -15,13 +18,14 @@ from .device import autocast_context, cpu_name, environment_line, get_device, se
 from .evaluate import EvalResult, evaluate, predict
 from .history import History
 from .lifecycle import LifeCycle, record_life_cycle
-from .loop import EpochResult, fit, train_epoch
-from .recipes import default_config, run_training
+from .loop import EpochResult, SingleProcess, fit, set_epoch, train_epoch
+from .recipes import config_from_args, default_config, run_training
 from .schedule import OneCycleThenHold, augmentation_schedule, make_optimizer
 from .step import StepResult, train_step
 
 __all__ = ["CHECKPOINT_FORMAT", "CheckpointError", "EpochResult", "EvalResult", "History", "LifeCycle",
-           "OneCycleThenHold", "StepResult", "augmentation_schedule", "autocast_context", "check_checkpoint",
-           "checkpoint_state", "cpu_name", "default_config", "environment_line", "evaluate", "fit", "get_device",
-           "load_checkpoint", "make_optimizer", "predict", "record_life_cycle", "restore_checkpoint",
-           "run_training", "save_checkpoint", "seed_everything", "train_epoch", "train_step"]
+           "OneCycleThenHold", "SingleProcess", "StepResult", "augmentation_schedule", "autocast_context",
+           "check_checkpoint", "checkpoint_state", "config_from_args", "cpu_name", "default_config",
+           "environment_line", "evaluate", "fit", "get_device", "load_checkpoint", "make_optimizer", "predict",
+           "record_life_cycle", "restore_checkpoint", "run_training", "save_checkpoint", "seed_everything",
+           "set_epoch", "train_epoch", "train_step"]

@@ -1,10 +1,15 @@
-"""`fit()`: the training loop of one process, evaluating and checkpointing after every epoch."""
+"""`fit()`: the one training loop, for one process or for N processes under DDP (like nanoGPT's train.py).
+
+fit() asks the processes it runs in (`world`) for the few things that differ: the default
+`SingleProcess` answers for one process; `distributed.Context` answers for DDP (all-reduce, rank 0's
+evaluation and checkpoint, the data shard). Everything else is the same code on one device or many.
+"""
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Any, Callable, Iterable
 
 import torch
 from torch import nn
@@ -19,10 +24,73 @@ from .schedule import augmentation_schedule, make_optimizer
 from .step import train_step
 
 
-def _resume(path: Path, config: TrainConfig, model, opt, sched, device) -> tuple[int, History]:
-    state = load_checkpoint(path, map_location=device)
-    check_checkpoint(state, path, config)
-    return restore_checkpoint(state, model, opt, sched)
+@dataclass
+class SingleProcess:
+    """What fit() asks of the processes it runs in, answered for one process. `distributed.Context`
+    overrides each method for N processes: together its overrides are the whole diff to DDP."""
+
+    device: torch.device
+    rank: int = 0  # this process among all of them
+    world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        """True on the process that evaluates, prints and writes checkpoints (rank 0)."""
+        return self.rank == 0
+
+    def log(self, *args) -> None:
+        """print() on the main process only, so N processes do not print N copies."""
+        if self.is_main:
+            print(*args, flush=True)
+
+    def batch_note(self, batch_size: int) -> str:
+        """What a batch is here (DDP adds: per process, global batch)."""
+        return ""
+
+    def shard(self, loader, config: TrainConfig):
+        """The part of the training data this process trains on: all of it."""
+        return loader
+
+    def wrap(self, model: nn.Module) -> nn.Module:
+        """The module trained on (DDP: wrapped, so backward averages the gradients over processes)."""
+        return model
+
+    def load_checkpoint(self, path: Path, config: TrainConfig) -> dict | None:
+        """The state to resume from (checked to belong to this run), or None."""
+        if not path.exists():
+            return None
+        state = load_checkpoint(path, map_location=self.device)
+        check_checkpoint(state, path, config)
+        return state
+
+    def checkpoint_extra(self) -> dict[str, Any]:
+        """What a checkpoint records about the processes that wrote it."""
+        return {}
+
+    def start_epoch(self, epoch: int) -> None:
+        """Called before every epoch."""
+
+    def sum(self, *values) -> list[float]:
+        """Each value summed over all processes, as Python numbers."""
+        return [v.item() if isinstance(v, torch.Tensor) else v for v in values]
+
+    def slowest(self, seconds: float) -> float:
+        """The longest time any process took."""
+        return seconds
+
+    def from_main(self, obj):
+        """The main process's `obj`, on every process."""
+        return obj
+
+
+def set_epoch(loader: Iterable, epoch: int, seed: int) -> None:
+    """Make the loader's shuffle depend only on (seed, epoch): a resumed run sees the same batches."""
+    if hasattr(loader, "set_epoch"):  # InMemoryLoader, and its shards under DDP
+        loader.set_epoch(epoch)
+    elif hasattr(getattr(loader, "sampler", None), "set_epoch"):  # DataLoader + DistributedSampler
+        loader.sampler.set_epoch(epoch)  # forget this and every epoch repeats the same shuffle
+    elif getattr(loader, "generator", None) is not None:  # a shuffling DataLoader
+        loader.generator.manual_seed(seed * 1000 + epoch)
 
 
 @dataclass
@@ -53,11 +121,15 @@ def train_epoch(model: nn.Module, loader: Iterable, loss_fn: Callable, opt, sche
     return EpochResult(loss_sum, correct, seen, time.perf_counter() - start_time)
 
 
-def fit(model: nn.Module, train_loader, test_loader, config: TrainConfig | None = None, *,
-        on_epoch_end: Callable[[int, History], None] | None = None, progress: bool = True) -> History:
-    """Train `model` for `config.epochs`, evaluating and checkpointing after every epoch."""
+def fit(model: nn.Module, train_loader: Iterable, test_loader: Iterable, config: TrainConfig | None = None, *,
+        on_epoch_end: Callable[[int, History], None] | None = None, progress: bool = True,
+        world: SingleProcess | None = None) -> History:
+    """Train `model` for `config.epochs`, evaluating and checkpointing after every epoch.
+
+    One process by default; under torchrun, `world=distributed.setup()` makes the same loop DDP."""
     config = config or TrainConfig()
-    device = get_device(config.device or None)
+    world = world or SingleProcess(get_device(config.device or None))
+    device = world.device
     model.to(device)
     if config.channels_last:
         model.to(memory_format=torch.channels_last)
@@ -65,28 +137,31 @@ def fit(model: nn.Module, train_loader, test_loader, config: TrainConfig | None 
     opt, sched = make_optimizer(model, config, len(train_loader))
     history, start = History(), 0
     ckpt = Path(config.checkpoint) if config.checkpoint else None
-    if ckpt and ckpt.exists() and config.resume:
-        start, history = _resume(ckpt, config, model, opt, sched, device)
-        print(f"resumed from {ckpt}: {start} of {config.epochs} epochs done")
+    state = world.load_checkpoint(ckpt, config) if ckpt and config.resume else None
+    if state is not None:
+        start, history = restore_checkpoint(state, model, opt, sched)
+        world.log(f"resumed from {ckpt}: {start} of {config.epochs} epochs done")
+    net = world.wrap(model)  # what trains; `model` (the same weights) evaluates and is saved
     with augmentation_schedule(train_loader, config) as start_epoch_augmentation:
         for epoch in range(start, config.epochs):
-            torch.manual_seed(config.seed * 1000 + epoch)  # dropout etc. depend only on (seed, epoch)
-            if hasattr(train_loader, "set_epoch"):
-                train_loader.set_epoch(epoch)
-            elif getattr(train_loader, "generator", None) is not None:
-                train_loader.generator.manual_seed(config.seed * 1000 + epoch)
+            world.start_epoch(epoch)
+            torch.manual_seed(config.seed * 1000 + epoch + 7919 * world.rank)  # dropout: (seed, epoch, rank)
+            set_epoch(train_loader, epoch, config.seed)
             start_epoch_augmentation(epoch)
-            ep = train_epoch(model, train_loader, loss_fn, opt, sched, device, config,
+            ep = train_epoch(net, train_loader, loss_fn, opt, sched, device, config,
                              desc=f"epoch {epoch + 1}/{config.epochs}", progress=progress)
-            seconds = ep.seconds
-            result = evaluate(model, test_loader, device, bf16=config.bf16, channels_last=config.channels_last)
-            history.append(epoch=epoch + 1, train_loss=ep.loss_sum.item() / ep.seen,
-                           train_acc=ep.correct.item() / ep.seen,
-                           test_loss=result.loss, test_acc=result.accuracy, seconds=seconds)
-            print(f"epoch {epoch + 1}/{config.epochs}: train loss {history.train_loss[-1]:.4f}, "
-                  f"test acc {result.accuracy:.2%} ({seconds:.1f} s)", flush=True)
-            if ckpt:
-                save_checkpoint(ckpt, checkpoint_state(epoch + 1, model, opt, sched, history, config))
+            loss_sum, correct, seen = world.sum(ep.loss_sum, ep.correct, ep.seen)  # over all processes
+            seconds = world.slowest(ep.seconds)
+            if world.is_main:  # one process evaluates, prints and writes the checkpoint
+                result = evaluate(model, test_loader, device, bf16=config.bf16, channels_last=config.channels_last)
+                history.append(epoch=epoch + 1, train_loss=loss_sum / seen, train_acc=correct / seen,
+                               test_loss=result.loss, test_acc=result.accuracy, seconds=seconds)
+                world.log(f"epoch {epoch + 1}/{config.epochs}: train loss {history.train_loss[-1]:.4f}, "
+                          f"test acc {result.accuracy:.2%} ({seconds:.1f} s)")
+                if ckpt:
+                    save_checkpoint(ckpt, checkpoint_state(epoch + 1, model, opt, sched, history, config,
+                                                           **world.checkpoint_extra()))
+            history = world.from_main(history)  # the same record everywhere; nobody runs ahead of the checkpoint
             if on_epoch_end:
                 on_epoch_end(epoch + 1, history)
     return history

@@ -52,10 +52,10 @@ from pathlib import Path
 
 import torch
 
-from course_lib import data, parallel, parallel_checks, viz
+from course_lib import data, viz
 from course_lib.config import TrainConfig
 from course_lib.models import build_model
-from course_lib.training import History, environment_line, evaluate, load_checkpoint
+from course_lib.training import History, distributed, distributed_checks, environment_line, evaluate, fit, load_checkpoint
 
 FAST = data.is_fast_mode()
 WORK = Path(tempfile.mkdtemp(prefix="week07_"))  # this lesson's files: gradients, checkpoint, timings
@@ -75,15 +75,15 @@ We take 64 training images and the course's MNIST model with its BatchNorm layer
 """),
     code("""
 config = TrainConfig(dataset="mnist", batch_size=32, lr=0.1, seed=0)  # 32 images per device
-X, y, idx = parallel_checks.fixed_batch(config, 2 * config.batch_size)  # 64 images chosen by the seed
+X, y, idx = distributed_checks.fixed_batch(config, 2 * config.batch_size)  # 64 images chosen by the seed
 
 
 def fresh_model(norm: str = "none"):
     torch.manual_seed(config.seed)  # the same initial weights W every time
-    return parallel_checks.with_norm(build_model("mnist"), norm)
+    return distributed_checks.with_norm(build_model("mnist"), norm)
 
 
-g_whole = parallel_checks.gradient(fresh_model(), X, y)  # one device, all 64 images
+g_whole = distributed_checks.gradient(fresh_model(), X, y)  # one device, all 64 images
 print(f"X {tuple(X.shape)}, y {tuple(y.shape)}; gradient of {g_whole.numel():,} weights, "
       f"largest |component| {g_whole.abs().max():.3e}")
 """),
@@ -102,7 +102,7 @@ every rank gets the same number of images.)
 """),
     code("""
 N = 2
-g_parts = [parallel_checks.gradient(fresh_model(), X[r::N], y[r::N])  # (64,1,28,28) -> (32,1,28,28) each
+g_parts = [distributed_checks.gradient(fresh_model(), X[r::N], y[r::N])  # (64,1,28,28) -> (32,1,28,28) each
            for r in range(N)]
 g_avg = torch.stack(g_parts).mean(0)  # this mean is what the all-reduce computes
 print(f"each half alone differs from the whole batch by up to "
@@ -127,8 +127,8 @@ In real data parallelism each device is driven by its own **process**:
 Why a `!` command, and not `torch.multiprocessing.spawn` or `nn.DataParallel` inside the notebook? Worker
 processes must import the function they run, and a function defined in a notebook cannot be imported
 (spawn fails; fork can hang on threads or a live CUDA context). DataParallel is one process with threads,
-slower and discouraged by PyTorch itself. So the code lives in `course_lib/parallel.py` and a cell launches
-it exactly as a terminal would; `{sys.executable}` makes it the kernel's Python (the course's venv), and
+slower and discouraged by PyTorch itself. So the code lives in `course_lib` (`-m course_lib.parallel` runs
+`course_lib/training/distributed.py`) and a cell launches it exactly as a terminal would; `{sys.executable}` makes it the kernel's Python (the course's venv), and
 `--standalone` picks a free port on this machine. torchrun's banner about `OMP_NUM_THREADS` says it gave
 each process 1 thread, so that N processes do not fight over the cores.
 
@@ -142,8 +142,8 @@ GRADS = WORK / "grads.pt"
 !{sys.executable} -m torch.distributed.run --standalone --nproc_per_node=2 -m course_lib.parallel grads --dataset mnist --batch-size 32 --lr 0.1 --out {GRADS} --timeout 60
 """),
     code("""
-rows = parallel_checks.compare(GRADS)  # redoes each step in this one process on all 64 images
-print(parallel_checks.compare_table(rows))
+rows = distributed_checks.compare(GRADS)  # redoes each step in this one process on all 64 images
+print(distributed_checks.compare_table(rows))
 record = load_checkpoint(GRADS)
 assert torch.equal(record["indices"], idx)  # the very images of sections 1 and 2
 print(f"\\nrank 0's all-reduced gradient vs section 1's whole-batch gradient: "
@@ -187,20 +187,23 @@ still averages the gradients, so the ranks stay identical to each other, but the
     md("""
 ## 4. Distributed training: the diff from `fit()`
 
-`course_lib.parallel.train_ddp` is `fit()` plus a handful of lines (the pytorch/examples DDP tutorial's
-recipe). The cell prints them from the library source, so what you read is what runs:
+`fit()` is the one training loop, for one process and for N (like nanoGPT's single `train.py`). Where the
+two differ it asks the processes it runs in: on one process `SingleProcess` answers (the sum of one value is
+the value, the model trains as it is); under torchrun `course_lib.training.distributed.Context` answers, and
+its methods are the whole diff (the pytorch/examples DDP tutorial's recipe). The cell prints them from the
+library source, so what you read is what runs:
 
-1. `init_process_group` with a timeout: a process that never arrives is an error, not a hang;
+1. `setup`: `init_process_group` with a timeout: a process that never arrives is an error, not a hang;
 2. the device: `cuda:LOCAL_RANK` (one GPU per process) or the CPU;
-3. each rank's shard of each epoch (`DistributedSampler`, or `ShardedLoader` for in-memory tensors), with
-   `set_epoch(epoch)` so every epoch is reshuffled, identically on all ranks;
-4. `DDP(model)`: the gradient all-reduce;
-5. the epoch's sums all-reduced; rank 0 alone evaluates, prints and writes the checkpoint (atomically).
+3. `shard`: each rank's shard of each epoch (`DistributedSampler`, or `ShardedLoader` for in-memory
+   tensors); fit's `set_epoch(...)` reshuffles every epoch, identically on all ranks;
+4. `wrap`: `DDP(model)`, the gradient all-reduce;
+5. `sum`: the epoch's sums all-reduced; rank 0 alone evaluates, prints and writes the checkpoint (atomically).
 """),
     code("""
-source = "".join(inspect.getsource(f) for f in (parallel.setup, parallel.sharded_loaders, parallel.train_ddp))
-markers = ("init_process_group(", '"cuda", local_rank', "ShardedLoader(train", "DistributedSampler(dataset",
-           "set_epoch(epoch)", "ddp = DDP(", "dist.all_reduce(totals)", "if ctx.is_main:  # evaluate",
+source = "".join(inspect.getsource(f) for f in (distributed.setup, distributed.Context, fit))
+markers = ("init_process_group(", '"cuda", local_rank', "ShardedLoader(loader", "DistributedSampler(dataset",
+           "set_epoch(train_loader", "return DDP(", "dist.all_reduce(totals)", "if world.is_main:",
            "save_checkpoint(ckpt")
 for line in source.splitlines():
     if any(m in line for m in markers):
@@ -252,8 +255,8 @@ viz.training_curves({"2 processes (DDP)": history}, "MNIST, 2 gloo processes on 
 """),
     code("""
 try:
-    parallel.setup()  # in this kernel: no RANK, WORLD_SIZE, ... are set
-except parallel.DistributedError as exc:
+    distributed.setup()  # in this kernel: no RANK, WORLD_SIZE, ... are set
+except distributed.DistributedError as exc:
     print(f"DistributedError: {exc}")
 """),
     md("""
@@ -317,11 +320,11 @@ finds and compares 1 GPU with N.
 """, "summary"),
     code("""
 import torch
-from course_lib import parallel
+from course_lib.training import distributed
 
 # Each of 4 processes gets its own quarter of the 10 images of an epoch (padded to equal shards):
 for rank in range(4):
-    print(f"rank {rank}: images {parallel.shard_indices(10, rank, 4, shuffle=False).tolist()}")
+    print(f"rank {rank}: images {distributed.shard_indices(10, rank, 4, shuffle=False).tolist()}")
 
 # The average of per-process mean gradients is the mean gradient of the whole batch:
 per_sample_grads = torch.randn(8, 5)                      # 8 images, 5 weights

@@ -20,11 +20,13 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from .config import TrainConfig
-from .data import get_spec, is_fast_mode, load_tensors, normalize
-from .errors import DataError, unknown_name
-from .models import build_model, count_parameters
-from .training import cpu_name, load_checkpoint, save_checkpoint, seed_everything, train_step
+from ..config import TrainConfig
+from ..data import get_spec, is_fast_mode, load_tensors, normalize
+from ..errors import DataError, unknown_name
+from ..models import build_model, count_parameters
+from .checkpoint import load_checkpoint, save_checkpoint
+from .device import cpu_name, seed_everything
+from .step import train_step
 
 NORMS = ("none", "batchnorm", "groupnorm")
 
