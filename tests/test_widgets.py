@@ -9,7 +9,8 @@ import torch
 from matplotlib.figure import Figure
 from torch import nn
 
-from course_lib import data, models, training, viz, widgets
+from course_lib import data, models, training
+from course_lib.explore import viz, widgets
 from course_lib.training import lifecycle
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

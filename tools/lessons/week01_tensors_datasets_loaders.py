@@ -34,7 +34,8 @@ import time
 import torch
 from torch.utils.data import DataLoader
 
-from course_lib import data, training, viz, widgets
+from course_lib import data, training
+from course_lib.explore import viz, widgets
 
 FAST = data.is_fast_mode()
 print(training.environment_line(), "| COURSE_FAST=1 (subsets)" if FAST else "| full mode")

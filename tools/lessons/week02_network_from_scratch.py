@@ -30,7 +30,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from course_lib import data, models, training, viz
+from course_lib import data, models, training
+from course_lib.explore import viz
 from course_lib.models import heads
 
 FAST = data.is_fast_mode()

@@ -32,7 +32,8 @@ import torch.nn.functional as F
 from skimage import color, filters
 from torch import nn
 
-from course_lib import data, models, training, viz, widgets
+from course_lib import data, models, training
+from course_lib.explore import viz, widgets
 
 FAST = data.is_fast_mode()
 device = training.get_device()

@@ -31,7 +31,8 @@ a 1x1 map; then look at the per-class 7x7 maps before pooling (class activation 
 import torch
 import torch.nn.functional as F
 
-from course_lib import data, models, training, viz, widgets
+from course_lib import data, models, training
+from course_lib.explore import viz, widgets
 from course_lib.models import heads
 
 FAST = data.is_fast_mode()

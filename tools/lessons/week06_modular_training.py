@@ -44,8 +44,9 @@ import inspect
 
 import torch
 
-from course_lib import data, models, training, viz
+from course_lib import data, models, training
 from course_lib.config import TrainConfig
+from course_lib.explore import viz
 from course_lib.models import heads
 
 FAST = data.is_fast_mode()

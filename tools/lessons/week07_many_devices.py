@@ -52,8 +52,9 @@ from pathlib import Path
 
 import torch
 
-from course_lib import data, viz
+from course_lib import data
 from course_lib.config import TrainConfig
+from course_lib.explore import viz
 from course_lib.models import build_model
 from course_lib.training import History, distributed, distributed_checks, environment_line, evaluate, fit, load_checkpoint
 

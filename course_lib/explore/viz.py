@@ -53,7 +53,8 @@ def as_numpy_image(img) -> np.ndarray:
     return np.clip(a, 0.0, 1.0)
 
 
-def _show_image(ax, img, title: str | None = None, **kw) -> None:
+def show_image(ax, img, title: str | None = None, **kw) -> None:
+    """Draw one image on the axes `ax` (grey for one channel), without ticks, with an optional title."""
     a = as_numpy_image(img)
     ax.imshow(a, cmap="gray" if a.ndim == 2 else None, vmin=0, vmax=1, **kw)
     ax.set_xticks([])
@@ -83,7 +84,7 @@ def image_grid(images, labels: Sequence[int] | None = None, classes: Sequence[st
             parts.append(f"pred {name(predictions[i])}")
         if notes is not None:
             parts.append(notes[i])
-        _show_image(ax, images[i], "\n".join(parts) if parts else None)
+        show_image(ax, images[i], "\n".join(parts) if parts else None)
         if predictions is not None and labels is not None and int(predictions[i]) != int(labels[i]):
             ax.title.set_color("red")
     fig.suptitle(title or f"{n} images of shape {tuple(images.shape[1:])}")
@@ -120,7 +121,7 @@ def map_row(maps: Mapping[str, object], title: str = "", cmap: str = "gray", siz
     for ax, (name, m) in zip(axes, maps.items()):
         a = m.detach().float().cpu().numpy() if isinstance(m, torch.Tensor) else np.asarray(m, dtype=float)
         if a.ndim == 3:  # an image (C,H,W)
-            _show_image(ax, m, name)
+            show_image(ax, m, name)
             continue
         im = ax.imshow(a, cmap=cmap)
         ax.set_title(name, fontsize=9)
@@ -170,7 +171,7 @@ def layer_overview(feature_maps: Mapping[str, torch.Tensor], image, channels: in
     for r, name in enumerate(names):
         maps = feature_maps[name]
         if r == 0:
-            _show_image(axes[r, 0], image, "input")
+            show_image(axes[r, 0], image, "input")
         else:
             axes[r, 0].axis("off")
         axes[r, 0].text(-0.15, 0.5, f"{name}\n{tuple(maps.shape)}", transform=axes[r, 0].transAxes,
@@ -198,7 +199,7 @@ def cam_overlay(image, cam: torch.Tensor, title: str = "", class_name: str = "",
     a = as_numpy_image(image)
     fig = new_figure(10, 3.4)
     ax_img, ax_cam, ax_over = fig.subplots(1, 3)
-    _show_image(ax_img, image, "input")
+    show_image(ax_img, image, "input")
     single_map(cam, f"CAM of {class_name!r} {tuple(cam.shape)}", ax=ax_cam, cmap="jet", annotate=True)
     big = upsample_map(cam.detach().cpu(), a.shape[:2]).numpy()
     ax_over.imshow(a, cmap="gray" if a.ndim == 2 else None, vmin=0, vmax=1)

@@ -16,9 +16,9 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+from ..data import DatasetSpec, denormalize, normalize
+from ..models import GapFc, receptive_fields
 from . import viz
-from .data import DatasetSpec, denormalize, normalize
-from .models import GapFc, receptive_fields
 
 
 @dataclass
@@ -143,7 +143,7 @@ class SampleExplorer(Explorer):
         top, left = (h - c) // 2, (w - c) // 2
         fig = viz.new_figure(11, 3.6)
         ax_img, ax_num, ax_hist = fig.subplots(1, 3)
-        viz._show_image(ax_img, img, f"{self.spec.classes[view.setting['class']]} (index "
+        viz.show_image(ax_img, img, f"{self.spec.classes[view.setting['class']]} (index "
                         f"{view.info['dataset_index']})")
         ax_img.add_patch(Rectangle((left - 0.5, top - 0.5), c, c, fill=False, color="red"))
         viz.single_map(img[0, top:top + c, left:left + c].float(), f"uint8 values in the red {c}x{c} box "
@@ -198,7 +198,7 @@ class FeatureMapExplorer(Explorer):
         fig = viz.new_figure(10, 4)
         ax_img, ax_map = fig.subplots(1, 2)
         label = "" if self.labels is None else f"label {self._name(int(self.labels[s['image']]))}, "
-        viz._show_image(ax_img, self.images[s["image"]], f"image {s['image']}: {label}red box = what the "
+        viz.show_image(ax_img, self.images[s["image"]], f"image {s['image']}: {label}red box = what the "
                         f"strongest unit sees ({rf}x{rf})")
         cy, cx = i * jump + (jump - 1) / 2, j * jump + (jump - 1) / 2  # centre of unit (i,j) in input pixels
         ax_img.add_patch(Rectangle((cx - rf / 2, cy - rf / 2), rf, rf, fill=False, color="red", lw=2))
