@@ -38,8 +38,8 @@ def _train(args) -> int:
 
 
 def _quiz(args) -> int:
-    from . import quiz, quiz_widgets
-    from .quiz_progress import Progress
+    from . import quiz
+    from .quiz.widgets import progress_markdown, review_markdown
 
     banks = [quiz.load_bank(name) for name in args.banks] if args.banks else quiz.load_all_banks()
     if args.action == "validate":
@@ -51,9 +51,9 @@ def _quiz(args) -> int:
         return 1 if problems else 0
     if args.action == "review":
         for bank in banks:
-            print(f"# Week {bank.week}: {bank.title}\n\n{quiz_widgets.review_markdown(bank)}\n")
+            print(f"# Week {bank.week}: {bank.title}\n\n{review_markdown(bank)}\n")
         return 0
-    print(quiz_widgets.progress_markdown(Progress(), banks))
+    print(progress_markdown(quiz.Progress(), banks))
     return 0
 
 
@@ -76,6 +76,7 @@ def _summaries(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Parse the command line, run the sub-command; a CourseError is one line on stderr and exit status 2."""
     parser = argparse.ArgumentParser(prog="python -m course_lib", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from course_lib import models, quiz, quiz_widgets
+from course_lib import models, quiz
 from course_lib.__main__ import main as cli
-from course_lib.quiz_answers import ANSWERS
 from course_lib.paths import progress_dir
-from course_lib.quiz_progress import Progress, ProgressWarning
+from course_lib.quiz import ANSWERS, Progress, ProgressWarning
+from course_lib.quiz import widgets as quiz_widgets
 
 BANKS = quiz.load_all_banks()  # a broken bank fails collection with its file:line errors
 QUESTIONS = [q for bank in BANKS for q in bank.questions]

@@ -56,13 +56,14 @@ def week_notebook(bank: quiz.Bank) -> nbformat.NotebookNode:
                           f"{len(bank.questions)} questions from `quizzes/{bank.name}.yaml`. "
                           f"The week's key ideas: [{bank.name} summary]({summary}).\n\n"
                           + HOW_TO.format(name=bank.name)),
-        new_code_cell(f'from course_lib import quiz, quiz_widgets\n\n'
+        new_code_cell(f'from course_lib import quiz\n'
+                      f'from course_lib.quiz.widgets import review, show_quiz\n\n'
                       f'bank = quiz.load_bank("{bank.name}")  # quizzes/{bank.name}.yaml, validated\n'
                       f'problems = quiz.validate_answers(bank)  # computes every course-derived answer now\n'
                       f'assert not problems, problems\n'
                       f'print(f"{{bank.title}}: {{len(bank.questions)}} questions")'),
         new_markdown_cell("## Take the quiz"),
-        new_code_cell("quiz_view = quiz_widgets.show_quiz(bank, namespace=globals())  # answers saved as you check\n"
+        new_code_cell("quiz_view = show_quiz(bank, namespace=globals())  # answers saved as you check\n"
                       "quiz_view"),
     ]
     code_questions = [(i, q) for i, q in enumerate(bank.questions, start=1) if q.kind == "code"]
@@ -77,7 +78,7 @@ def week_notebook(bank: quiz.Bank) -> nbformat.NotebookNode:
     cells += [
         new_markdown_cell("## Review: every question, its answer and why\n\nTry the quiz first; "
                           "this part gives the answers away."),
-        new_code_cell("quiz_widgets.review(bank)"),
+        new_code_cell("review(bank)"),
     ]
     return _nb(cells, f"{bank.name}-quiz")
 
@@ -91,27 +92,26 @@ def cumulative_notebook(banks: list[quiz.Bank]) -> nbformat.NotebookNode:
                           f"{len(banks)} banks (`quizzes/weekNN.yaml`). Answers you check here count for "
                           "their week too.\n\n" + HOW_TO.format(name="weekNN")),
         new_code_cell("from IPython.display import Markdown\n\n"
-                      "from course_lib import quiz, quiz_widgets\n"
-                      "from course_lib.quiz_progress import Progress\n\n"
+                      "from course_lib import quiz\n"
+                      "from course_lib.quiz.widgets import progress_markdown, review, show_quiz\n\n"
                       "banks = quiz.load_all_banks()  # every quizzes/weekNN.yaml, validated\n"
                       "by_name = {bank.name: bank for bank in banks}\n"
                       "problems = [p for bank in banks for p in quiz.validate_answers(bank)]\n"
                       "assert not problems, problems\n"
                       "print(f\"{len(banks)} banks, {sum(len(b.questions) for b in banks)} questions\")"),
         new_markdown_cell("## Your progress so far\n\nRead from the saved answers of every week."),
-        new_code_cell("Markdown(quiz_widgets.progress_markdown(Progress(), banks))"),
+        new_code_cell("Markdown(progress_markdown(quiz.Progress(), banks))"),
         new_markdown_cell("## A mixed quiz\n\nTwo questions from each week (code questions are in the weekly "
                           "notebooks). Change `SEED` and re-run the cell for another draw."),
         new_code_cell("SEED = 0\n"
                       "mixed = quiz.sample_questions(banks, per_bank=2, seed=SEED)\n"
-                      "mixed_view = quiz_widgets.show_quiz(mixed, namespace=globals(),\n"
-                      "                                    title=f\"Mixed review (seed {SEED})\")\n"
+                      "mixed_view = show_quiz(mixed, namespace=globals(), title=f\"Mixed review (seed {SEED})\")\n"
                       "mixed_view"),
         new_markdown_cell("## Review of every week\n\nEvery question with its answer and explanation."),
     ]
     for bank in banks:
         cells += [new_markdown_cell(f"### Week {bank.week}: {bank.title}"),
-                  new_code_cell(f'quiz_widgets.review(by_name["{bank.name}"])')]
+                  new_code_cell(f'review(by_name["{bank.name}"])')]
     return _nb(cells, "cumulative")
 
 

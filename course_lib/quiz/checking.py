@@ -1,11 +1,11 @@
-"""Quizzes: check and score answers (plain functions); banks are loaded by `quiz_bank`.
+"""Checking and scoring answers (plain functions); banks are loaded by `bank.py`.
 
     bank = quiz.load_bank("week05")                      # validated, errors name file:line
     quiz.check_answer(bank.questions[0], "(512, 7, 7)")  # -> CheckResult(correct, message, expected)
     quiz.check_code(question, globals())                 # runs the check on the learner's variable
     quiz.score(bank.questions, {"backbone-output": "512x7x7"})
 
-`quiz_widgets` renders a bank in the notebook, `quiz_progress` keeps the learner's answers.
+`widgets.py` renders a bank in the notebook, `progress.py` keeps the learner's answers.
 """
 from __future__ import annotations
 
@@ -14,13 +14,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
-from .quiz_checks import CODE_CHECKS
-from .quiz_bank import (KINDS, Bank, Computed, Question, QuizBankError, _is_number,
-                        bank_paths, load_all_banks, load_bank, parse_bank)
-
-__all__ = ["KINDS", "Bank", "CheckResult", "Computed", "Question", "QuizBankError", "Score",
-           "bank_paths", "check_answer", "check_code", "format_answer", "load_all_banks", "load_bank",
-           "parse_bank", "parse_number", "parse_shape", "sample_questions", "score", "validate_answers"]
+from .bank import Bank, Question, _is_number
+from .checks import CODE_CHECKS
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from .files import atomic_write_bytes
-from .paths import progress_dir
+from ..files import atomic_write_bytes
+from ..paths import progress_dir
 
 FORMAT = "course_lib.quiz.progress/1"
 
@@ -38,6 +38,7 @@ class Progress:
         self.problems: list[str] = []  # every damage found, for display
 
     def path(self, bank: str) -> Path:
+        """The file holding the answers of `bank`."""
         return self.directory / f"{bank}.json"
 
     def _report(self, message: str) -> None:

@@ -8,7 +8,7 @@ A bank has `week`, `title`, `questions`; each question has `id`, `kind`, `prompt
     code                name: my_head, check: {fn: head_like, args: {...}}, solution: |, common_mistake: |
 
 Instead of a literal `answer`, `answer_from: {fn: NAME, args: {...}}` names a function registered in
-`quiz_answers.ANSWERS`, computed by course_lib whenever the answer is needed: no string is evaluated,
+`answers.ANSWERS`, computed by course_lib whenever the answer is needed: no string is evaluated,
 and an answer that depends on the library (a parameter count, a shape) cannot go stale.
 """
 from __future__ import annotations
@@ -21,10 +21,10 @@ from typing import Any, Mapping
 
 import yaml
 
-from .errors import CourseError
-from .paths import QUIZ_DIR
-from .quiz_answers import ANSWERS
-from .quiz_checks import CODE_CHECKS
+from ..errors import CourseError
+from ..paths import QUIZ_DIR
+from .answers import ANSWERS
+from .checks import CODE_CHECKS
 
 KINDS = ("single", "multiple", "numeric", "shape", "code")
 _COMMON = {"id", "kind", "prompt", "explanation", "topic"}

@@ -5,7 +5,7 @@ A bank never holds code to evaluate. It names a registered function and gives it
     answer_from: {fn: head_parameters, args: {head: flatten_fc, in_channels: 512, num_classes: 10, feature_hw: [7, 7]}}
 
 `ANSWERS` maps each name to a function of those arguments returning the expected answer (code
-questions' checks live in `quiz_checks`). Heavy imports (torch, models) happen inside the functions,
+questions' checks live in `checks.py`). Heavy imports (torch, models) happen inside the functions,
 so validating a bank stays fast.
 """
 from __future__ import annotations
@@ -21,7 +21,8 @@ def answer_function(fn: Callable) -> Callable:
     return fn
 
 
-def _hw(feature_hw) -> tuple[int, int] | None:
+def as_hw(feature_hw: list | tuple | None) -> tuple[int, int] | None:
+    """A bank's `feature_hw: [7, 7]` as a tuple (None stays None)."""
     return None if feature_hw is None else tuple(int(v) for v in feature_hw)
 
 
@@ -30,7 +31,7 @@ def _hw(feature_hw) -> tuple[int, int] | None:
 @answer_function
 def dataset_input_shape(dataset: str) -> tuple[int, ...]:
     """(C, H, W) of one image of `dataset`."""
-    from .data import get_spec
+    from ..data import get_spec
     return tuple(get_spec(dataset).input_shape)
 
 
@@ -42,20 +43,22 @@ def batch_shape(dataset: str, batch_size: int) -> tuple[int, ...]:
 
 @answer_function
 def dataset_num_classes(dataset: str) -> int:
-    from .data import get_spec
+    """How many classes `dataset` has."""
+    from ..data import get_spec
     return get_spec(dataset).num_classes
 
 
 @answer_function
 def dataset_mean(dataset: str, channel: int = 0) -> float:
     """The registry's per-channel mean of pixel/255 over the training set."""
-    from .data import get_spec
+    from ..data import get_spec
     return get_spec(dataset).mean[channel]
 
 
 @answer_function
 def dataset_std(dataset: str, channel: int = 0) -> float:
-    from .data import get_spec
+    """The registry's per-channel std of pixel/255 over the training set."""
+    from ..data import get_spec
     return get_spec(dataset).std[channel]
 
 
@@ -63,7 +66,7 @@ def dataset_std(dataset: str, channel: int = 0) -> float:
 def normalized_pixel(dataset: str, pixel: int, channel: int = 0) -> float:
     """What `data.normalize` makes of a raw uint8 value `pixel` in `channel`."""
     import torch
-    from .data import get_spec, normalize
+    from ..data import get_spec, normalize
     spec = get_spec(dataset)
     x = torch.zeros(1, *spec.input_shape, dtype=torch.uint8)
     x[0, channel] = pixel
@@ -88,8 +91,9 @@ def last_batch_size(num_samples: int, batch_size: int) -> int:
 
 @answer_function
 def linear_parameters(in_features: int, out_features: int, bias: bool = True) -> int:
+    """Parameters of nn.Linear(in_features, out_features)."""
     from torch import nn
-    from .models import count_parameters
+    from ..models import count_parameters
     return count_parameters(nn.Linear(in_features, out_features, bias=bias))
 
 
@@ -101,8 +105,9 @@ def mlp_parameters(sizes: list) -> int:
 
 @answer_function
 def conv_parameters(in_channels: int, out_channels: int, kernel_size: int, bias: bool = True) -> int:
+    """Parameters of nn.Conv2d(in_channels, out_channels, kernel_size)."""
     from torch import nn
-    from .models import count_parameters
+    from ..models import count_parameters
     return count_parameters(nn.Conv2d(in_channels, out_channels, kernel_size, bias=bias))
 
 
@@ -152,6 +157,7 @@ def sgd_update(weight: float, grad: float, lr: float) -> float:
 
 @answer_function
 def linear_output_shape(batch_size: int, in_features: int, out_features: int) -> tuple[int, ...]:
+    """Shape of nn.Linear's output for a batch, by a dry run."""
     import torch
     from torch import nn
     with torch.no_grad():
@@ -163,7 +169,7 @@ def linear_output_shape(batch_size: int, in_features: int, out_features: int) ->
 @answer_function
 def feature_shape(backbone: str, input_shape: list) -> tuple[int, ...]:
     """(C, H, W) of a registered backbone's features for one input, by a dry run."""
-    from . import models
+    from .. import models
     net = models.make_backbone(backbone, int(input_shape[0]))
     return tuple(models.feature_shape(net, tuple(input_shape)))
 
@@ -171,7 +177,7 @@ def feature_shape(backbone: str, input_shape: list) -> tuple[int, ...]:
 @answer_function
 def dataset_feature_shape(dataset: str) -> tuple[int, ...]:
     """(C, H, W) of the features of `dataset`'s default model."""
-    from . import models
+    from .. import models
     model = models.build_model(dataset, "gap_fc")
     return tuple(models.feature_shape(model.backbone, model.input_shape))
 
@@ -179,7 +185,7 @@ def dataset_feature_shape(dataset: str) -> tuple[int, ...]:
 @answer_function
 def receptive_field(backbone: str, layer: str | None = None, in_channels: int = 1) -> int:
     """Receptive field (input pixels) of a unit after `layer` (default: the last layer)."""
-    from . import models
+    from .. import models
     table = models.receptive_fields(models.make_backbone(backbone, in_channels))
     if layer is None:
         return table[-1][1]
@@ -189,7 +195,7 @@ def receptive_field(backbone: str, layer: str | None = None, in_channels: int = 
 @answer_function
 def layer_jump(backbone: str, layer: str | None = None, in_channels: int = 1) -> int:
     """Jump (input pixels between neighbouring units) after `layer` (default: the last layer)."""
-    from . import models
+    from .. import models
     table = models.receptive_fields(models.make_backbone(backbone, in_channels))
     if layer is None:
         return table[-1][2]
@@ -200,9 +206,9 @@ def layer_jump(backbone: str, layer: str | None = None, in_channels: int = 1) ->
 def head_parameters(head: str, in_channels: int, num_classes: int, feature_hw: list | None = None,
                     reduced_channels: int | None = None) -> int:
     """count_parameters(make_head(...))."""
-    from .models import count_parameters, make_head
+    from ..models import count_parameters, make_head
     kwargs = {} if reduced_channels is None else {"reduced_channels": reduced_channels}
-    return count_parameters(make_head(head, in_channels, num_classes, _hw(feature_hw), **kwargs))
+    return count_parameters(make_head(head, in_channels, num_classes, as_hw(feature_hw), **kwargs))
 
 
 @answer_function
@@ -215,14 +221,14 @@ def head_parameter_ratio(head: str, reference: str, in_channels: int, num_classe
 @answer_function
 def largest_head(in_channels: int, num_classes: int, feature_hw: list) -> str:
     """The registered head with the most parameters."""
-    from .models import HEADS
+    from ..models import HEADS
     return max(HEADS, key=lambda h: head_parameters(h, in_channels, num_classes, feature_hw))
 
 
 @answer_function
 def size_independent_heads(in_channels: int, num_classes: int) -> list[str]:
     """Heads whose parameter count does not depend on the feature map's H x W (tried at 4x4 and 7x7)."""
-    from .models import HEADS
+    from ..models import HEADS
     return sorted(h for h in HEADS if head_parameters(h, in_channels, num_classes, (4, 4))
                   == head_parameters(h, in_channels, num_classes, (7, 7)))
 
@@ -231,22 +237,23 @@ def size_independent_heads(in_channels: int, num_classes: int) -> list[str]:
 def class_map_shape(in_channels: int, num_classes: int, feature_hw: list, batch_size: int = 1) -> tuple[int, ...]:
     """Shape of conv1x1_gap's class activation maps, by a dry run."""
     import torch
-    from .models import make_head
+    from ..models import make_head
     head = make_head("conv1x1_gap", in_channels, num_classes)
     with torch.no_grad():
-        return tuple(head.class_maps(torch.zeros(batch_size, in_channels, *_hw(feature_hw))).shape)
+        return tuple(head.class_maps(torch.zeros(batch_size, in_channels, *as_hw(feature_hw))).shape)
 
 
 @answer_function
 def model_head_parameters(dataset: str, head: str) -> int:
     """Parameters of the head of build_model(dataset, head)."""
-    from .models import build_model, count_parameters
+    from ..models import build_model, count_parameters
     return count_parameters(build_model(dataset, head).head)
 
 
 @answer_function
 def model_parameters(dataset: str, head: str) -> int:
-    from .models import build_model, count_parameters
+    """Parameters of build_model(dataset, head)."""
+    from ..models import build_model, count_parameters
     return count_parameters(build_model(dataset, head))
 
 
@@ -254,7 +261,7 @@ def model_parameters(dataset: str, head: str) -> int:
 def logits_shape(dataset: str, head: str, batch_size: int) -> tuple[int, ...]:
     """Shape of build_model(dataset, head)'s output for a batch, by a dry run."""
     import torch
-    from .models import build_model
+    from ..models import build_model
     model = build_model(dataset, head).eval()
     with torch.no_grad():
         return tuple(model(torch.zeros(batch_size, *model.input_shape)).shape)
@@ -265,7 +272,7 @@ def logits_shape(dataset: str, head: str, batch_size: int) -> tuple[int, ...]:
 @answer_function
 def shard_size(num_samples: int, world_size: int) -> int:
     """Images each rank gets per epoch (DistributedSampler's rule, padded)."""
-    from .training.distributed import shard_indices
+    from ..training.distributed import shard_indices
     return len(shard_indices(num_samples, 0, world_size, shuffle=False))
 
 
@@ -278,7 +285,7 @@ def shard_padding(num_samples: int, world_size: int) -> int:
 @answer_function
 def rank_positions(num_samples: int, rank: int, world_size: int) -> str:
     """The positions rank `rank` takes from an unshuffled epoch (r, r+N, ...), as text "1, 5, 9"."""
-    from .training.distributed import shard_indices
+    from ..training.distributed import shard_indices
     return ", ".join(str(int(i)) for i in shard_indices(num_samples, rank, world_size, shuffle=False))
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .quiz_answers import _hw, head_parameters
+from .answers import as_hw, head_parameters
 
 CODE_CHECKS: dict[str, Callable[..., tuple[bool, str]]] = {}
 
@@ -37,7 +37,7 @@ def _references() -> dict[str, tuple[Callable, Callable]]:
     """name -> (reference function, inputs(generator) -> args); learners' functions must agree."""
     import torch
     import torch.nn.functional as F
-    from .data import get_spec, normalize
+    from ..data import get_spec, normalize
 
     def logits_and_labels(g):
         return torch.randn(6, 10, generator=g), torch.randint(0, 10, (6,), generator=g)
@@ -97,10 +97,10 @@ def head_like(obj, expected, head: str, in_channels: int, num_classes: int,
     """The learner's module maps (N, C, H, W) -> (N, K) with as many parameters as make_head(head, ...)."""
     import torch
     from torch import nn
-    from .models import count_parameters
+    from ..models import count_parameters
     if not isinstance(obj, nn.Module):
         return False, f"expected an nn.Module, got {type(obj).__name__}"
-    hw = _hw(feature_hw) or (7, 7)
+    hw = as_hw(feature_hw) or (7, 7)
     with torch.no_grad():
         out = obj(torch.randn(2, in_channels, *hw))
     if tuple(out.shape) != (2, num_classes):

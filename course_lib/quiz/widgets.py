@@ -14,8 +14,9 @@ from typing import Any, Callable, Iterable, Mapping
 
 import ipywidgets as W
 
-from . import quiz
-from .quiz_progress import Progress
+from .bank import Bank, Question
+from .checking import CheckResult, Score, check_answer, format_answer
+from .progress import Progress
 
 _PLACEHOLDER = {"numeric": "a number, e.g. 5130", "shape": "a shape, e.g. (1, 28, 28)"}
 
@@ -28,8 +29,8 @@ def inline_markdown(text: str) -> str:
     return "<br>".join(p.replace("\n", " ") for p in out.split("\n\n"))
 
 
-def _questions(bank_or_questions) -> list[quiz.Question]:
-    return list(bank_or_questions.questions if isinstance(bank_or_questions, quiz.Bank) else bank_or_questions)
+def _questions(bank_or_questions) -> list[Question]:
+    return list(bank_or_questions.questions if isinstance(bank_or_questions, Bank) else bank_or_questions)
 
 
 def _kernel_namespace() -> Mapping[str, Any]:
@@ -44,8 +45,8 @@ def _kernel_namespace() -> Mapping[str, Any]:
 class QuestionView:
     """One question: prompt, an input for its kind, a Check button, the verdict and explanation."""
 
-    def __init__(self, question: quiz.Question, number: int,
-                 on_result: Callable[["QuestionView", quiz.CheckResult], None],
+    def __init__(self, question: Question, number: int,
+                 on_result: Callable[["QuestionView", CheckResult], None],
                  namespace: Callable[[], Mapping[str, Any]]):
         self.question, self.number, self._on_result, self._namespace = question, number, on_result, namespace
         q = question
@@ -74,7 +75,7 @@ class QuestionView:
         self.feedback = W.HTMLMath("")
         self.widget = W.VBox([self.prompt, self.input, self.check_button, self.feedback],
                              layout=W.Layout(border="1px solid #ddd", padding="6px", margin="4px 0"))
-        self.result: quiz.CheckResult | None = None
+        self.result: CheckResult | None = None
 
     def get_answer(self):
         kind = self.question.kind
@@ -95,10 +96,10 @@ class QuestionView:
             self.input.value = str(value) if value is not None else None
         elif kind in ("numeric", "shape"):
             if kind == "shape" and not isinstance(value, str):
-                value = quiz.format_answer(self.question, tuple(value))
+                value = format_answer(self.question, tuple(value))
             self.input.value = "" if value is None else str(value)
 
-    def show_result(self, result: quiz.CheckResult, previous: bool = False) -> None:
+    def show_result(self, result: CheckResult, previous: bool = False) -> None:
         verdict = ('<span style="color:#1a7f37"><b>&#10004; Right.</b></span>' if result.correct else
                    f'<span style="color:#b3261e"><b>&#10008; Not quite</b></span> - {html.escape(result.message)}')
         if result.correct and self.question.kind == "code":
@@ -107,10 +108,10 @@ class QuestionView:
             verdict = "<i>Your last answer (saved):</i> " + verdict
         self.feedback.value = f"{verdict}<br><b>Why:</b> {inline_markdown(self.question.explanation)}"
 
-    def check(self) -> quiz.CheckResult:
+    def check(self) -> CheckResult:
         """Check the current answer, show the verdict and explanation, update the score."""
         given = self.get_answer()
-        result = quiz.check_answer(self.question, given, self._namespace())
+        result = check_answer(self.question, given, self._namespace())
         if self.question.kind != "code" and given in (None, "", []):
             self.feedback.value = "<i>Choose or type an answer first.</i>"  # not counted as an attempt
             return result
@@ -123,7 +124,7 @@ class QuestionView:
 class QuizView:
     """A list of QuestionViews with a running score; answers are saved to `progress` when given."""
 
-    def __init__(self, questions: Iterable[quiz.Question], namespace: Mapping[str, Any] | None = None,
+    def __init__(self, questions: Iterable[Question], namespace: Mapping[str, Any] | None = None,
                  progress: Progress | None = None, title: str = ""):
         self.progress = progress
         self._ns = namespace
@@ -158,17 +159,17 @@ class QuizView:
             except Exception:  # an answer saved for an older version of the question: keep going
                 pass
             self.results[view.question.key] = entry["correct"]
-            view.show_result(quiz.CheckResult(entry["correct"], "checked earlier"), previous=True)
+            view.show_result(CheckResult(entry["correct"], "checked earlier"), previous=True)
 
-    def _record(self, view: QuestionView, result: quiz.CheckResult) -> None:
+    def _record(self, view: QuestionView, result: CheckResult) -> None:
         q = view.question
         self.results[q.key] = result.correct
         if self.progress is not None:
             self.progress.record(q.bank, q.id, view.get_answer(), result.correct)
         self._update_score()
 
-    def score(self) -> quiz.Score:
-        return quiz.Score(sum(self.results.values()), len(self.results), len(self.questions))
+    def score(self) -> Score:
+        return Score(sum(self.results.values()), len(self.results), len(self.questions))
 
     def _update_score(self) -> None:
         s = self.score()
@@ -183,7 +184,7 @@ def show_quiz(bank_or_questions, namespace: Mapping[str, Any] | None = None,
     """The interactive quiz; `progress=True` saves answers under $COURSE_PROGRESS_DIR (False: don't)."""
     if progress is True:
         progress = Progress()
-    if title is None and isinstance(bank_or_questions, quiz.Bank):
+    if title is None and isinstance(bank_or_questions, Bank):
         title = f"Week {bank_or_questions.week} quiz: {bank_or_questions.title}"
     return QuizView(bank_or_questions, namespace, progress or None, title or "")
 
@@ -203,7 +204,7 @@ def review_markdown(bank_or_questions) -> str:
         else:
             unit = f" {q.unit}" if q.unit else ""
             tol = f" (± {q.tolerance:g})" if q.tolerance else ""
-            lines += [f"**Answer:** `{quiz.format_answer(q, expected)}`{unit}{tol}", ""]
+            lines += [f"**Answer:** `{format_answer(q, expected)}`{unit}{tol}", ""]
         if q.answer_from is not None:
             lines += [f"*Computed by course_lib when checked:* `{q.answer_from.describe()}`", ""]
         lines += [f"**Why:** {q.explanation.strip()}", ""]
