@@ -66,7 +66,7 @@ def week_notebook(bank: quiz.Bank) -> nbformat.NotebookNode:
         new_code_cell("quiz_view = show_quiz(bank, namespace=globals())  # answers saved as you check\n"
                       "quiz_view"),
     ]
-    code_questions = [(i, q) for i, q in enumerate(bank.questions, start=1) if q.kind == "code"]
+    code_questions = [(i, q) for i, q in enumerate(bank.questions, start=1) if q.handler.answered_in_code]
     if code_questions:
         cells.append(new_markdown_cell(
             "### Your code for the code questions\n\nEach code question checks a variable or function you "

@@ -10,31 +10,24 @@ A bank has `week`, `title`, `questions`; each question has `id`, `kind`, `prompt
 Instead of a literal `answer`, `answer_from: {fn: NAME, args: {...}}` names a function registered in
 `answers.ANSWERS`, computed by course_lib whenever the answer is needed: no string is evaluated,
 and an answer that depends on the library (a parameter count, a shape) cannot go stale.
+What each kind allows and how it is checked is its class in `kinds/` (`KINDS`): no code here branches on a kind.
 """
 from __future__ import annotations
 
-import inspect
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
 from ..errors import CourseError
 from ..paths import QUIZ_DIR
 from .answers import ANSWERS
-from .checks import CODE_CHECKS
+from .computed import Computed, is_number, parse_computed
+from .kinds import KINDS, QuestionKind
 
-KINDS = ("single", "multiple", "numeric", "shape", "code")
-_COMMON = {"id", "kind", "prompt", "explanation", "topic"}
-_FIELDS = {  # extra keys each kind allows
-    "single": {"choices", "answer", "answer_from"},
-    "multiple": {"choices", "answer", "answer_from"},
-    "numeric": {"answer", "answer_from", "tolerance", "unit"},
-    "shape": {"answer", "answer_from"},
-    "code": {"name", "check", "solution", "common_mistake", "answer", "answer_from"},
-}
+_COMMON = {"id", "kind", "prompt", "explanation", "topic"}  # keys of every question; its kind allows more
 _TOP = {"week", "title", "questions"}
 
 
@@ -44,17 +37,6 @@ class QuizBankError(CourseError):
     def __init__(self, errors: list[str]):
         self.errors = errors
         super().__init__("invalid quiz bank:\n  " + "\n  ".join(errors))
-
-
-@dataclass(frozen=True)
-class Computed:
-    """A registered function and its literal arguments: `ANSWERS[fn](**args)`."""
-
-    fn: str
-    args: Mapping[str, Any] = field(default_factory=dict)
-
-    def describe(self) -> str:
-        return f"{self.fn}({', '.join(f'{k}={v!r}' for k, v in self.args.items())})"
 
 
 @dataclass
@@ -77,21 +59,30 @@ class Question:
     topic: str = ""
     bank: str = ""  # "week05": where progress is recorded
     where: str = ""  # "quizzes/week05.yaml:12"
+    extra: dict[str, Any] = field(default_factory=dict)  # keys of kinds registered outside this package
 
     @property
     def key(self) -> str:
+        """`bank/id`: unique over the course."""
         return f"{self.bank}/{self.id}"
+
+    @property
+    def handler(self) -> QuestionKind:
+        """The registered kind that parses, checks, formats and shows this question."""
+        return KINDS[self.kind]
 
     def expected(self) -> Any:
         """The right answer: the literal one, or the registered function's result now."""
         if self.answer_from is None:
             return self.answer
         value = ANSWERS[self.answer_from.fn](**self.answer_from.args)
-        return _normalize_answer(self.kind, value)
+        return self.handler.normalize(value)
 
 
 @dataclass
 class Bank:
+    """A validated bank: quizzes/weekNN.yaml."""
+
     name: str  # "week05"
     week: int
     title: str
@@ -147,33 +138,6 @@ def _display(path: Path) -> str:
 
 # ------------------------------------------------------------------ validation
 
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _check_computed(value, registry: dict, what: str, err, line: int, skip: tuple = ()) -> Computed | None:
-    if isinstance(value, str):
-        value = {"fn": value}
-    if not isinstance(value, dict) or set(value) - {"fn", "args"} or "fn" not in value:
-        err(line, f"{what} must be a mapping {{fn: NAME, args: {{...}}}}")
-        return None
-    name, args = value["fn"], value.get("args") or {}
-    if name not in registry:
-        err(line, f"{what}: unknown function {name!r}; valid: {', '.join(sorted(registry))}")
-        return None
-    if not isinstance(args, dict):
-        err(getattr(value, "lines", {}).get("args", line), f"{what}: args must be a mapping")
-        return None
-    params = list(inspect.signature(registry[name]).parameters.values())[len(skip):]
-    try:
-        inspect.Signature(params).bind(**args)
-    except TypeError as exc:
-        expected = ", ".join(p.name if p.default is p.empty else f"{p.name}={p.default!r}" for p in params)
-        err(getattr(value, "lines", {}).get("args", line), f"{what}: {exc} for {name}({expected})")
-        return None
-    return Computed(name, {k: (tuple(v) if isinstance(v, list) else v) for k, v in dict(args).items()})
-
-
 def _validate_question(raw, index: int, bank: str, where, err) -> Question | None:
     line = getattr(raw, "line", 0)
     if not isinstance(raw, dict):
@@ -197,9 +161,10 @@ def _validate_question(raw, index: int, bank: str, where, err) -> Question | Non
         if isinstance(kind, str):
             e("kind", f"unknown kind {kind!r}; valid kinds: {', '.join(KINDS)}")
         return None
+    handler = KINDS[kind]
     for key in raw:
-        if key not in _COMMON | _FIELDS[kind]:
-            e(key, f"unknown key {key!r} for kind {kind!r}; allowed: {', '.join(sorted(_COMMON | _FIELDS[kind]))}")
+        if key not in _COMMON | handler.fields:
+            e(key, f"unknown key {key!r} for kind {kind!r}; allowed: {', '.join(sorted(_COMMON | handler.fields))}")
     if isinstance(qid, str) and not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", qid):
         e("id", f"id {qid!r} must be lower-case letters, digits, '-' or '_'")
     q = Question(id=str(qid), kind=kind, prompt=str(raw.get("prompt", "")), explanation=str(raw.get("explanation", "")),
@@ -207,57 +172,14 @@ def _validate_question(raw, index: int, bank: str, where, err) -> Question | Non
     has_literal, has_computed = "answer" in raw, "answer_from" in raw
     if has_literal and has_computed:
         e("answer_from", "give either 'answer' or 'answer_from', not both")
-    elif not (has_literal or has_computed) and kind != "code":
+    elif not (has_literal or has_computed) and handler.needs_answer:
         e(line, "missing 'answer' (a literal) or 'answer_from' (computed by course_lib)")
     if has_computed:
-        q.answer_from = _check_computed(raw["answer_from"], ANSWERS, "answer_from", e, lines["answer_from"])
-    if kind in ("single", "multiple"):
-        choices = raw.get("choices")
-        if not isinstance(choices, list) or len(choices) < 2:
-            e("choices" if "choices" in raw else line, "needs 'choices': a list of at least 2 options")
-            return None
-        q.choices = tuple(str(c) for c in choices)
-        if len(set(q.choices)) != len(q.choices):
-            e("choices", "choices must be different from each other")
-        if has_literal:
-            answer = raw["answer"]
-            wanted = [answer] if kind == "single" else answer
-            if kind == "single" and isinstance(answer, list):
-                e("answer", "a single-choice answer is one choice, not a list (use kind: multiple)")
-            elif not isinstance(wanted, list) or not wanted:
-                e("answer", "a multiple-choice answer is a non-empty list of choices")
-            else:
-                missing = [str(a) for a in wanted if str(a) not in q.choices]
-                if missing:
-                    e("answer", f"answer {missing} is not among the choices {list(q.choices)}")
-                q.answer = str(answer) if kind == "single" else tuple(sorted({str(a) for a in answer}))
-    elif kind == "numeric" and has_literal:
-        if not _is_number(raw["answer"]):
-            hint = " (YAML reads 1e-3 as text: write 1.0e-3)" if isinstance(raw["answer"], str) else ""
-            e("answer", f"a numeric answer must be a number, got {raw['answer']!r}{hint}")
-        q.answer = raw["answer"]
-    elif kind == "shape" and has_literal:
-        ans = raw["answer"]
-        if not isinstance(ans, list) or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in ans):
-            e("answer", f"a shape answer is a list of non-negative integers like [1, 28, 28], got {ans!r}")
-        else:
-            q.answer = tuple(ans)
-    elif kind == "code":
-        q.answer = raw.get("answer")
-        for key in ("name", "check", "solution", "common_mistake"):
-            if key not in raw:
-                e(line, f"a code question needs {key!r}")
-        if "name" in raw and not (isinstance(raw["name"], str) and raw["name"].isidentifier()):
-            e("name", f"'name' must be a Python identifier, got {raw['name']!r}")
-        q.name = str(raw.get("name", ""))
-        for key in ("solution", "common_mistake"):
-            if key in raw and not isinstance(raw[key], str):
-                e(key, f"{key!r} must be Python code (a YAML block: `{key}: |`)")
-        q.solution, q.common_mistake = str(raw.get("solution", "")), str(raw.get("common_mistake", ""))
-        if "check" in raw:
-            q.check = _check_computed(raw["check"], CODE_CHECKS, "check", e, lines["check"], skip=("obj", "expected"))
+        q.answer_from = parse_computed(raw["answer_from"], ANSWERS, "answer_from", e, lines["answer_from"])
+    if not handler.parse(raw, q, e):
+        return None
     if "tolerance" in raw:
-        if not _is_number(raw["tolerance"]) or raw["tolerance"] < 0:
+        if not is_number(raw["tolerance"]) or raw["tolerance"] < 0:
             e("tolerance", f"tolerance must be a number >= 0, got {raw['tolerance']!r}")
         else:
             q.tolerance = float(raw["tolerance"])
@@ -336,15 +258,3 @@ def load_all_banks(folder: str | Path | None = None) -> list[Bank]:
     if errors:
         raise QuizBankError(errors)
     return banks
-
-
-def _normalize_answer(kind: str, value):
-    if kind == "shape":
-        return tuple(int(v) for v in value)
-    if kind == "multiple":
-        return tuple(sorted(str(v) for v in value))
-    if kind == "single":
-        return str(value)
-    return value
-
-

@@ -3,6 +3,7 @@
     view = show_quiz(quiz.load_bank("week05"), namespace=globals())   # interactive, progress saved
     review(bank.questions)                                             # every question, answer, explanation
 
+Each question's input widget comes from its kind (`kinds/`).
 The review is Markdown (no widget state needed), so it also reads as a static page. Callbacks are plain
 methods (`QuestionView.set_answer`, `.check`) that tests call directly.
 """
@@ -15,10 +16,9 @@ from typing import Any, Callable, Iterable, Mapping
 import ipywidgets as W
 
 from .bank import Bank, Question
-from .checking import CheckResult, Score, check_answer, format_answer
+from .checking import Score, check_answer, format_answer
+from .kinds import CheckResult
 from .progress import Progress
-
-_PLACEHOLDER = {"numeric": "a number, e.g. 5130", "shape": "a shape, e.g. (1, 28, 28)"}
 
 
 def inline_markdown(text: str) -> str:
@@ -59,17 +59,7 @@ class QuestionView:
         else:
             labels = [c.replace("`", "") for c in q.choices]
         self.prompt = W.HTMLMath(prompt)
-        if q.kind == "single":
-            self.input = W.RadioButtons(options=list(zip(labels, q.choices)), value=None,
-                                        layout=W.Layout(width="auto"))
-        elif q.kind == "multiple":
-            self.boxes = [W.Checkbox(value=False, description=label, indent=False, layout=W.Layout(width="auto"))
-                          for label in labels]
-            self.input = W.VBox(self.boxes)
-        elif q.kind == "code":
-            self.input = W.HTML(f"Define <code>{html.escape(q.name)}</code> in a code cell, run it, then click Check.")
-        else:
-            self.input = W.Text(placeholder=_PLACEHOLDER[q.kind])  # synced as typed: Check reads it at once
+        self.input = q.handler.make_input(self, labels)
         self.check_button = W.Button(description="Check", button_style="primary", icon="check")
         self.check_button.on_click(lambda _button: self.check())
         self.feedback = W.HTMLMath("")
@@ -78,31 +68,17 @@ class QuestionView:
         self.result: CheckResult | None = None
 
     def get_answer(self):
-        kind = self.question.kind
-        if kind == "multiple":
-            return [c for b, c in zip(self.boxes, self.question.choices) if b.value]
-        if kind == "code":
-            return None
-        return self.input.value
+        """What the learner entered (None for questions answered in code)."""
+        return self.question.handler.get_answer(self)
 
     def set_answer(self, value) -> None:
         """Put `value` in the input (a choice, a list of choices, a number or a shape)."""
-        kind = self.question.kind
-        if kind == "multiple":
-            chosen = {str(v) for v in value}
-            for b, c in zip(self.boxes, self.question.choices):
-                b.value = c in chosen
-        elif kind == "single":
-            self.input.value = str(value) if value is not None else None
-        elif kind in ("numeric", "shape"):
-            if kind == "shape" and not isinstance(value, str):
-                value = format_answer(self.question, tuple(value))
-            self.input.value = "" if value is None else str(value)
+        self.question.handler.set_answer(self, value)
 
     def show_result(self, result: CheckResult, previous: bool = False) -> None:
         verdict = ('<span style="color:#1a7f37"><b>&#10004; Right.</b></span>' if result.correct else
                    f'<span style="color:#b3261e"><b>&#10008; Not quite</b></span> - {html.escape(result.message)}')
-        if result.correct and self.question.kind == "code":
+        if result.correct and self.question.handler.answered_in_code:
             verdict += f" ({html.escape(result.message)})"
         if previous:
             verdict = "<i>Your last answer (saved):</i> " + verdict
@@ -112,7 +88,7 @@ class QuestionView:
         """Check the current answer, show the verdict and explanation, update the score."""
         given = self.get_answer()
         result = check_answer(self.question, given, self._namespace())
-        if self.question.kind != "code" and given in (None, "", []):
+        if not self.question.handler.answered_in_code and given in (None, "", []):
             self.feedback.value = "<i>Choose or type an answer first.</i>"  # not counted as an attempt
             return result
         self.result = result
@@ -154,8 +130,7 @@ class QuizView:
             if entry is None:
                 continue
             try:
-                if view.question.kind != "code":
-                    view.set_answer(entry.get("given"))
+                view.set_answer(entry.get("given"))
             except Exception:  # an answer saved for an older version of the question: keep going
                 pass
             self.results[view.question.key] = entry["correct"]
@@ -179,7 +154,7 @@ class QuizView:
         return self.widget._repr_mimebundle_(**kwargs)
 
 
-def show_quiz(bank_or_questions, namespace: Mapping[str, Any] | None = None,
+def show_quiz(bank_or_questions: Bank | Iterable[Question], namespace: Mapping[str, Any] | None = None,
               progress: Progress | None | bool = True, title: str | None = None) -> QuizView:
     """The interactive quiz; `progress=True` saves answers under $COURSE_PROGRESS_DIR (False: don't)."""
     if progress is True:
@@ -189,22 +164,12 @@ def show_quiz(bank_or_questions, namespace: Mapping[str, Any] | None = None,
     return QuizView(bank_or_questions, namespace, progress or None, title or "")
 
 
-def review_markdown(bank_or_questions) -> str:
+def review_markdown(bank_or_questions: Bank | Iterable[Question]) -> str:
     """Every question with its answer (computed now where it comes from course_lib) and explanation."""
     parts = []
     for i, q in enumerate(_questions(bank_or_questions), start=1):
         lines = [f"**Q{i}** `{q.bank}/{q.id}` ({q.kind}). {q.prompt.strip()}", ""]
-        expected = q.expected()
-        if q.kind in ("single", "multiple"):
-            right = {expected} if q.kind == "single" else set(expected)
-            lines += [f"- {'✅' if c in right else '▫️'} {c}" for c in q.choices] + [""]
-        elif q.kind == "code":
-            lines += [f"Solution (defines `{q.name}`):", "", "```python", q.solution.strip(), "```", "",
-                      "A common mistake (the check rejects it):", "", "```python", q.common_mistake.strip(), "```", ""]
-        else:
-            unit = f" {q.unit}" if q.unit else ""
-            tol = f" (± {q.tolerance:g})" if q.tolerance else ""
-            lines += [f"**Answer:** `{format_answer(q, expected)}`{unit}{tol}", ""]
+        lines += q.handler.review_lines(q, q.expected())
         if q.answer_from is not None:
             lines += [f"*Computed by course_lib when checked:* `{q.answer_from.describe()}`", ""]
         lines += [f"**Why:** {q.explanation.strip()}", ""]
@@ -212,13 +177,13 @@ def review_markdown(bank_or_questions) -> str:
     return "\n---\n\n".join(parts)
 
 
-def review(bank_or_questions):
+def review(bank_or_questions: Bank | Iterable[Question]) -> Any:
     """The review as Markdown output (renders math and code; no kernel needed to read it)."""
     from IPython.display import Markdown
     return Markdown(review_markdown(bank_or_questions))
 
 
-def progress_markdown(progress: Progress, banks) -> str:
+def progress_markdown(progress: Progress, banks: Iterable[Bank]) -> str:
     """A table of the saved progress, one row per week."""
     rows = ["| bank | correct | answered | questions |", "|---|---:|---:|---:|"]
     rows += [f"| {name} | {c} | {a} | {t} |" for name, c, a, t in progress.summary(banks)]
