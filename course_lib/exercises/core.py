@@ -122,12 +122,11 @@ def _load_all() -> None:
     """Import the week modules, which register their exercises."""
     import importlib
     import pkgutil
+    from pathlib import Path
 
-    from .. import exercises as package
-
-    for info in pkgutil.iter_modules(package.__path__):
+    for info in pkgutil.iter_modules([str(Path(__file__).parent)]):  # this package's folder, not its __init__
         if info.name.startswith("week"):
-            importlib.import_module(f"{package.__name__}.{info.name}")
+            importlib.import_module(f"{__package__}.{info.name}")
 
 
 # ---------------------------------------------------------------- checkers built from a computation
