@@ -1,4 +1,7 @@
 """Errors the course raises on bad input, each saying what was wrong and what to do."""
+from __future__ import annotations
+
+from typing import Iterable
 
 
 class CourseError(Exception):
@@ -16,6 +19,6 @@ class UnknownNameError(CourseError, KeyError):
         return str(self.args[0])
 
 
-def unknown_name(kind: str, name: str, valid) -> UnknownNameError:
+def unknown_name(kind: str, name: str, valid: Iterable[str]) -> UnknownNameError:
     """Build the error for an unknown `kind` called `name`, listing the valid names."""
     return UnknownNameError(f"unknown {kind} {name!r}; valid {kind}s: {', '.join(sorted(valid))}")
