@@ -18,7 +18,6 @@ from course_lib.data import provision
 from course_lib.data.sources import Source
 from course_lib.quiz import widgets as quiz_widgets
 
-
 # ------------------------------------------------------------------ a data set in a new format
 
 def _toy_arrays(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -6,8 +6,8 @@ import torch
 from torch import nn
 
 from course_lib import data, models
-from course_lib.models import heads
 from course_lib.errors import UnknownNameError
+from course_lib.models import heads
 
 
 @pytest.mark.parametrize("dataset", list(data.DATASETS))

@@ -10,8 +10,15 @@
 `from course_lib import data` gives the public API below (this file only re-exports it).
 """
 from .formats import FORMATS, register_format
-from .loaders import (InMemoryLoader, TensorImageDataset, get_loaders, is_available, is_fast_mode, load_tensors,
-                      subset_indices)
+from .loaders import (
+    InMemoryLoader,
+    TensorImageDataset,
+    get_loaders,
+    is_available,
+    is_fast_mode,
+    load_tensors,
+    subset_indices,
+)
 from .registry import DATASETS, Archive, DataFile, DatasetSpec, get_spec, register
 from .transforms import compute_stats, denormalize, normalize, random_affine
 

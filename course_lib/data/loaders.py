@@ -38,7 +38,8 @@ def _load_cached(spec: DatasetSpec, train: bool, root: Path) -> tuple[torch.Tens
     return read_split(spec, folder, files)  # the reader of spec.format
 
 
-def load_tensors(name: str, train: bool = True, root: str | os.PathLike | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def load_tensors(name: str, train: bool = True,
+                 root: str | os.PathLike | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The whole split as (uint8 images (N,C,H,W), int64 labels (N,)), read once per process."""
     return _load_cached(get_spec(name), bool(train), data_root(root).resolve())
 

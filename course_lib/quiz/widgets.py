@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable, Mapping
 import ipywidgets as W
 
 from .bank import Bank, Question
-from .checking import Score, check_answer, format_answer
+from .checking import Score, check_answer
 from .kinds import CheckResult
 from .progress import Progress
 

@@ -12,8 +12,15 @@
 `from course_lib import training` gives the public API below (this file only re-exports it); the
 distributed modules are imported by name (`from course_lib.training import distributed`).
 """
-from .checkpoint import (CHECKPOINT_FORMAT, CheckpointError, check_checkpoint, checkpoint_state, load_checkpoint,
-                         restore_checkpoint, save_checkpoint)
+from .checkpoint import (
+    CHECKPOINT_FORMAT,
+    CheckpointError,
+    check_checkpoint,
+    checkpoint_state,
+    load_checkpoint,
+    restore_checkpoint,
+    save_checkpoint,
+)
 from .device import autocast_context, cpu_name, environment_line, get_device, seed_everything
 from .evaluate import EvalResult, evaluate, predict
 from .history import History

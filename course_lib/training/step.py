@@ -19,8 +19,9 @@ class StepResult:
     count: int  # batch size
 
 
-def train_step(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor], loss_fn: Callable, optimizer: torch.optim.Optimizer,
-               device: torch.device, bf16: bool = False, channels_last: bool = False) -> StepResult:
+def train_step(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor], loss_fn: Callable,
+               optimizer: torch.optim.Optimizer, device: torch.device, bf16: bool = False,
+               channels_last: bool = False) -> StepResult:
     """The life cycle of one batch, step by step."""
     X, y_actual = batch
     # 1. send the batch to the device (CPU, GPU, ...): the weights W are already there
