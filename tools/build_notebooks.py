@@ -1,23 +1,23 @@
-"""Write the weekly lesson notebooks (notebooks/weekNN_*.ipynb) from the cell sources in tools/lessons/.
+"""Write the weekly lesson notebooks (notebooks/weekNN_*.ipynb) from the lesson sources in lessons/.
 
     .venv/bin/python tools/build_notebooks.py          # (re)write every notebook, without outputs
     .venv/bin/python tools/build_notebooks.py --check  # exit 1 if a notebook differs from its source
 
-Each lesson is a Python module defining CELLS, a list of ("md" | "code", source, tags) tuples, so the
-lessons can be edited as text, diffed, and regenerated; the notebooks never store outputs.
+Each lesson is a jupytext percent file (`# %%` code cells, `# %% [markdown]` cells, tags as cell metadata:
+`# %% tags=["summary"]`), so the lessons are edited, linted and diffed as code; the notebooks never store outputs.
 """
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 from pathlib import Path
 
+import jupytext
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 ROOT = Path(__file__).resolve().parent.parent
-LESSONS = Path(__file__).resolve().parent / "lessons"
+LESSONS = ROOT / "lessons"
 NOTEBOOKS = ROOT / "notebooks"
 
 METADATA = {
@@ -26,22 +26,16 @@ METADATA = {
 }
 
 
-def load_lesson(path: Path):
-    if str(path.parent) not in sys.path:
-        sys.path.insert(0, str(path.parent))  # lessons import their cell constructors from cells.py
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def build(path: Path) -> nbformat.NotebookNode:
-    """The notebook for one lesson module (cells in order, tags in metadata, no outputs)."""
+    """The notebook for one lesson source (cells in order, tags in metadata, no outputs)."""
     cells = []
-    for i, (kind, source, tags) in enumerate(load_lesson(path).CELLS):
-        source = source.strip("\n")
+    for i, source_cell in enumerate(jupytext.read(path, fmt="py:percent").cells):
+        source, tags = source_cell.source, source_cell.metadata.get("tags", [])
         meta = {"tags": list(tags)} if tags else {}
-        cell = new_markdown_cell(source, metadata=meta) if kind == "md" else new_code_cell(source, metadata=meta)
+        if source_cell.cell_type == "markdown":
+            cell = new_markdown_cell(source, metadata=meta)
+        else:
+            cell = new_code_cell(source, metadata=meta)
         cell["id"] = f"{path.stem[:6]}-{i:02d}"  # stable ids: regenerating gives identical files
         cells.append(cell)
     nb = new_notebook(cells=cells, metadata=METADATA)
@@ -55,7 +49,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     NOTEBOOKS.mkdir(exist_ok=True)
     stale = []
-    for path in sorted(LESSONS.glob("week*.py")):
+    for path in sorted(LESSONS.glob("week[0-9][0-9]_*.py")):
         target = NOTEBOOKS / f"{path.stem}.ipynb"
         text = nbformat.writes(build(path)) + "\n"
         if args.check:
