@@ -31,5 +31,10 @@ bench: data
 strip-notebooks: $(STAMP)
 	$(PY) -m course_lib.nbtools strip notebooks quizzes summaries
 
+# lessons/*.py -> notebooks/, then summaries/, then the quiz review notebooks (only changed files are written).
+.PHONY: notebooks
+notebooks: $(STAMP)
+	$(PY) -m tools.notebook_build
+
 clean-venv:
 	rm -rf $(VENV)
