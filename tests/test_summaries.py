@@ -7,6 +7,8 @@ up to date. Here the build runs on a small lesson in a temporary folder.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -130,6 +132,20 @@ def test_check_reports_every_stale_file(tmp_path):
     assert notebook_build.check(tmp_path) == [Stale(notebook, "generated, but its source is gone")]
     notebook_build.build(tmp_path)
     assert not notebook.exists() and own.exists()
+
+
+def test_make_strip_notebooks_gives_back_the_generated_file(tmp_path):
+    _fake_course(tmp_path)
+    notebook_build.build(tmp_path)
+    path = tmp_path / "notebooks" / "week09_fake_topic.ipynb"
+    ran = nbformat.read(path, as_version=4)
+    ran.cells[3].outputs = [new_output("stream", name="stdout", text="49\n")]
+    ran.cells[3].execution_count = 1
+    ran.cells[3].metadata["ExecuteTime"] = {"end_time": "2026-11-25T18:01:00"}
+    nbformat.write(ran, path)
+    assert notebook_build.check(tmp_path) == [Stale(path, "stores outputs")]
+    subprocess.run([sys.executable, "-m", "nbstripout", "--keep-id", str(path)], check=True)  # as in the Makefile
+    assert notebook_build.check(tmp_path) == []
 
 
 def test_check_flags_summary_cells_that_need_the_rest_of_the_lesson(tmp_path):
