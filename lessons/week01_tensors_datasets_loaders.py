@@ -25,6 +25,7 @@
 import time
 
 import torch
+from IPython.display import display
 from torch.utils.data import DataLoader
 
 from course_lib import data, recipes, viz, widgets

@@ -224,6 +224,7 @@ viz.bar_chart({c: a for c, a in zip(data.get_spec("mnist").classes, result.per_c
 # %% tags=["summary"]
 import torch
 from torch import nn
+
 from course_lib import heads, models
 
 # hand-derived gradient of the cross-entropy w.r.t. the scores == autograd's: (softmax - onehot) / N

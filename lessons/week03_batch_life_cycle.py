@@ -163,6 +163,7 @@ viz.image_grid(test_loader.images[worst], labels[worst], spec.classes, logits[wo
 
 # %% tags=["summary"]
 import torch
+
 from course_lib import data, lifecycle, models, train
 
 torch.manual_seed(0)

@@ -22,7 +22,6 @@
 # %%
 import skimage
 import torch
-import torch.nn.functional as F
 from skimage import color, filters
 from torch import nn
 

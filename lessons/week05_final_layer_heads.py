@@ -168,6 +168,7 @@ viz.feature_map_grid(cams.cams[i], f"image {i} (a {spec.classes[int(y[i])]}): th
 
 # %% tags=["summary"]
 import torch
+
 from course_lib import heads, models
 
 feats = torch.randn(2, 512, 7, 7)

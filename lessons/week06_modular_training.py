@@ -36,8 +36,6 @@
 # %%
 import inspect
 
-import torch
-
 from course_lib import data, heads, models, recipes, train, viz
 from course_lib.config import TrainConfig
 

@@ -39,7 +39,7 @@
 # %%
 import inspect
 import json
-import sys
+import sys  # noqa: F401 (used by the !{sys.executable} shell lines below)
 import tempfile
 import time
 from pathlib import Path
@@ -313,6 +313,7 @@ viz.bar_chart({r["setup"]: r["images_per_s"] for r in bench["rows"]},
 
 # %% tags=["summary"]
 import torch
+
 from course_lib import parallel
 
 # Each of 4 processes gets its own quarter of the 10 images of an epoch (padded to equal shards):
