@@ -23,6 +23,7 @@ lab: data
 
 # The whole suite: library, notebooks executed in fast mode, widgets driven, browser, torchrun.
 test: data
+	$(VENV)/bin/ruff check course_lib lessons tools tests benchmarks
 	COURSE_FAST=1 $(PY) -m pytest -ra $(PYTEST_ARGS)
 
 bench: data
