@@ -25,13 +25,20 @@ lab: data
 
 # The whole suite: library, notebooks executed in fast mode, widgets driven, browser, torchrun.
 test: data
+	$(VENV)/bin/ruff check course_lib lessons tools tests benchmarks
 	COURSE_FAST=1 $(PY) -m pytest -ra $(PYTEST_ARGS)
 
 bench: data
 	$(PY) benchmarks/run_all.py
 
+# nbstripout drops outputs and execution counts; --keep-id keeps the build's stable cell ids.
 strip-notebooks: $(STAMP)
-	$(PY) -m course_lib.nbtools strip notebooks quizzes summaries
+	$(PY) -m nbstripout --keep-id notebooks/*.ipynb quizzes/*.ipynb summaries/*.ipynb
+
+# lessons/*.py -> notebooks/, then summaries/, then the quiz review notebooks (only changed files are written).
+.PHONY: notebooks
+notebooks: $(STAMP)
+	$(PY) -m tools.notebook_build
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,5 +1,5 @@
 """Command line: `python -m course_lib data fetch mnist`, `python -m course_lib train --dataset mnist`,
-`python -m course_lib quiz validate`, `python -m course_lib summaries build|check`."""
+`python -m course_lib quiz validate`."""
 from __future__ import annotations
 
 import argparse
@@ -57,24 +57,6 @@ def _quiz(args) -> int:
     return 0
 
 
-def _summaries(args) -> int:
-    from . import summaries
-
-    if args.action == "build":
-        for path in summaries.build():
-            print(f"{'wrote' if path.exists() else 'removed'} {path}")
-        return 0
-    stale = summaries.check()
-    for item in stale:
-        print(item, file=sys.stderr)
-    if stale:
-        if any("fix the lesson" not in item.reason for item in stale):
-            print("rebuild with `python -m course_lib summaries build`", file=sys.stderr)
-        return 1
-    print("summaries are up to date")
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m course_lib", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -97,10 +79,6 @@ def main(argv: list[str] | None = None) -> int:
     quiz.add_argument("action", choices=["validate", "review", "progress"])
     quiz.add_argument("banks", nargs="*", help="bank names (week01 ...) or paths; default: all")
     quiz.set_defaults(func=_quiz)
-
-    summaries = sub.add_parser("summaries", help="weekly summary notebooks from the lessons' `summary` cells")
-    summaries.add_argument("action", choices=["build", "check"])
-    summaries.set_defaults(func=_summaries)
 
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)

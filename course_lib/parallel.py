@@ -68,8 +68,18 @@ from .config import TrainConfig, add_config_arguments, config_from_args
 from .data import InMemoryLoader, get_loaders, is_fast_mode
 from .errors import CourseError, DataError
 from .models import build_model, count_parameters
-from .train import (History, augmentation_schedule, check_checkpoint, checkpoint_state, evaluate, get_device,
-                    make_optimizer, restore_checkpoint, seed_everything, train_epoch)
+from .train import (
+    History,
+    augmentation_schedule,
+    check_checkpoint,
+    checkpoint_state,
+    evaluate,
+    get_device,
+    make_optimizer,
+    restore_checkpoint,
+    seed_everything,
+    train_epoch,
+)
 
 ENV_VARS = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")  # set by torchrun
 DEFAULT_TIMEOUT_S = 300.0

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import _IDX_FILES, data_root, get_spec, load_tensors
+from .data import data_root, get_spec, load_tensors
 from .errors import DataError
 from .safe_files import atomic_write_bytes, idx_bytes, load_pickle_arrays_only, sha256_of
 

@@ -14,9 +14,20 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
+from .quiz_bank import (
+    BANK_DIR,
+    KINDS,
+    Bank,
+    Computed,
+    Question,
+    QuizBankError,
+    _is_number,
+    bank_paths,
+    load_all_banks,
+    load_bank,
+    parse_bank,
+)
 from .quiz_checks import CODE_CHECKS
-from .quiz_bank import (BANK_DIR, KINDS, Bank, Computed, Question, QuizBankError, _is_number,
-                        bank_paths, load_all_banks, load_bank, parse_bank)
 
 __all__ = ["BANK_DIR", "KINDS", "Bank", "CheckResult", "Computed", "Question", "QuizBankError", "Score",
            "bank_paths", "check_answer", "check_code", "format_answer", "load_all_banks", "load_bank",

@@ -63,6 +63,7 @@ def dataset_std(dataset: str, channel: int = 0) -> float:
 def normalized_pixel(dataset: str, pixel: int, channel: int = 0) -> float:
     """What `data.normalize` makes of a raw uint8 value `pixel` in `channel`."""
     import torch
+
     from .data import get_spec, normalize
     spec = get_spec(dataset)
     x = torch.zeros(1, *spec.input_shape, dtype=torch.uint8)
@@ -89,6 +90,7 @@ def last_batch_size(num_samples: int, batch_size: int) -> int:
 @answer_function
 def linear_parameters(in_features: int, out_features: int, bias: bool = True) -> int:
     from torch import nn
+
     from .models import count_parameters
     return count_parameters(nn.Linear(in_features, out_features, bias=bias))
 
@@ -102,6 +104,7 @@ def mlp_parameters(sizes: list) -> int:
 @answer_function
 def conv_parameters(in_channels: int, out_channels: int, kernel_size: int, bias: bool = True) -> int:
     from torch import nn
+
     from .models import count_parameters
     return count_parameters(nn.Conv2d(in_channels, out_channels, kernel_size, bias=bias))
 
@@ -232,6 +235,7 @@ def size_independent_heads(in_channels: int, num_classes: int) -> list[str]:
 def class_map_shape(in_channels: int, num_classes: int, feature_hw: list, batch_size: int = 1) -> tuple[int, ...]:
     """Shape of conv1x1_gap's class activation maps, by a dry run."""
     import torch
+
     from .heads import make_head
     head = make_head("conv1x1_gap", in_channels, num_classes)
     with torch.no_grad():
@@ -255,6 +259,7 @@ def model_parameters(dataset: str, head: str) -> int:
 def logits_shape(dataset: str, head: str, batch_size: int) -> tuple[int, ...]:
     """Shape of build_model(dataset, head)'s output for a batch, by a dry run."""
     import torch
+
     from .models import build_model
     model = build_model(dataset, head).eval()
     with torch.no_grad():

@@ -37,6 +37,7 @@ def _references() -> dict[str, tuple[Callable, Callable]]:
     """name -> (reference function, inputs(generator) -> args); learners' functions must agree."""
     import torch
     import torch.nn.functional as F
+
     from .data import get_spec, normalize
 
     def logits_and_labels(g):
@@ -97,6 +98,7 @@ def head_like(obj, expected, head: str, in_channels: int, num_classes: int,
     """The learner's module maps (N, C, H, W) -> (N, K) with as many parameters as make_head(head, ...)."""
     import torch
     from torch import nn
+
     from .models import count_parameters
     if not isinstance(obj, nn.Module):
         return False, f"expected an nn.Module, got {type(obj).__name__}"

@@ -6,6 +6,7 @@ exactly the numpy globals that rebuild an array and refuse everything else.
 """
 from __future__ import annotations
 
+import codecs
 import gzip
 import hashlib
 import io
@@ -14,8 +15,6 @@ import pickle
 import struct
 import tempfile
 from pathlib import Path
-
-import codecs
 
 import numpy as np
 

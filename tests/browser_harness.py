@@ -13,8 +13,8 @@ server runs in its own process group and `LabServer.stop()` always ends it and i
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import secrets
 import shutil
 import signal

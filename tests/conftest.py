@@ -31,7 +31,8 @@ def write_fake_cifar(root: Path, name: str = "cifar10", n_per_file: int = 40, se
     """Write CIFAR python-pickle batch files (dicts of numpy arrays, as the real ones)."""
     rng = np.random.default_rng(seed)
     if name == "cifar10":
-        folder, files, key, k = root / "cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"], b"labels", 10
+        files = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+        folder, key, k = root / "cifar-10-batches-py", b"labels", 10
     else:
         folder, files, key, k = root / "cifar-100-python", ["train", "test"], b"fine_labels", 100
     folder.mkdir(parents=True, exist_ok=True)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
-import io
 import os
 import pickle
 import tarfile

@@ -1,29 +1,23 @@
-"""Week 2: the entire network from scratch, checked against autograd and course_lib (notebook source)."""
-from cells import code, expected_results, md
+# %% [markdown]
+# # Week 2 - The entire network from scratch
+#
+# **Goals.** Write `y_pred = f(X, W)` with raw tensors (no `nn.Module`), compute the error and the loss,
+# derive the gradients by hand, check them against PyTorch's autograd, update the weights, train;
+# then run *the same* model through `course_lib` and show that both agree number for number.
+#
+# **Expected results - fast mode (`COURSE_FAST=1`):**
+# - Hand-derived gradients equal autograd's (max difference ~3e-8); one update lowers the batch loss
+#   (2.72 -> 1.97).
+# - 1 epoch over the 4,096-image subset (32 steps, lr 0.1): test accuracy 85.7 % on 1,024 test images
+#   (expect 80-90 %); course_lib's `evaluate` gives the same number.
+#
+# **Expected results - full mode:**
+# - 5 epochs over 60,000 images (2,345 steps, lr 0.1): test accuracy 96.93 % on the 10,000 test images,
+#   27.7 s of training; course_lib's `evaluate` gives the same 96.93 %.
+# - Measured on: 2-core Intel Xeon CPU with AMX, no GPU, torch 2.14.1+cu130 (2026-11-25). The 2 cores were shared with
+#   other jobs during the run, so wall times are upper bounds; the fastest epoch shows the uncontended speed.
 
-RESULTS_FAST = """\
-- Hand-derived gradients equal autograd's (max difference ~3e-8); one update lowers the batch loss
-  (2.72 -> 1.97).
-- 1 epoch over the 4,096-image subset (32 steps, lr 0.1): test accuracy 85.7 % on 1,024 test images
-  (expect 80-90 %); course_lib's `evaluate` gives the same number."""
-RESULTS_FULL = """\
-- 5 epochs over 60,000 images (2,345 steps, lr 0.1): test accuracy 96.93 % on the 10,000 test images,
-  27.7 s of training; course_lib's `evaluate` gives the same 96.93 %.
-- Measured on: 2-core Intel Xeon CPU with AMX, no GPU, torch 2.14.1+cu130 (2026-11-25). The 2 cores were shared with
-  other jobs during the run, so wall times are upper bounds; the fastest epoch shows the uncontended speed."""
-
-
-CELLS = [
-    md(f"""
-# Week 2 - The entire network from scratch
-
-**Goals.** Write `y_pred = f(X, W)` with raw tensors (no `nn.Module`), compute the error and the loss,
-derive the gradients by hand, check them against PyTorch's autograd, update the weights, train;
-then run *the same* model through `course_lib` and show that both agree number for number.
-
-{expected_results(RESULTS_FAST, RESULTS_FULL)}
-"""),
-    code("""
+# %%
 import time
 
 import torch
@@ -37,17 +31,17 @@ device = train.get_device()
 print(recipes.environment_line(), "| COURSE_FAST=1" if FAST else "| full mode", "| device:", device)
 train_loader, test_loader = data.get_loaders("mnist", batch_size=128)  # fast mode: subsets
 print(f"{train_loader.num_samples} training images, {test_loader.num_samples} test images")
-"""),
-    md(r"""
-## 1. The model: $y_{out} = f(X, W)$
 
-A two-layer network on the flattened image $X \in \mathbb{R}^{N \times 784}$ with $H$ hidden units:
+# %% [markdown]
+# ## 1. The model: $y_{out} = f(X, W)$
+#
+# A two-layer network on the flattened image $X \in \mathbb{R}^{N \times 784}$ with $H$ hidden units:
+#
+# $$z = X W_1^\top + b_1,\quad h = \max(z, 0),\quad y_{out} = h W_2^\top + b_2 \in \mathbb{R}^{N \times 10}.$$
+#
+# Its weights $W = (W_1, b_1, W_2, b_2)$ are plain tensors.
 
-$$z = X W_1^\top + b_1,\quad h = \max(z, 0),\quad y_{out} = h W_2^\top + b_2 \in \mathbb{R}^{N \times 10}.$$
-
-Its weights $W = (W_1, b_1, W_2, b_2)$ are plain tensors.
-"""),
-    code("""
+# %%
 H = 64  # hidden units
 torch.manual_seed(0)
 W = {
@@ -61,7 +55,7 @@ print({k: tuple(v.shape) for k, v in W.items()}, "->", sum(v.numel() for v in W.
 
 
 def forward(X, W):
-    \"\"\"Images (N,1,28,28) -> class scores (N,10), plus what backward needs.\"\"\"
+    """Images (N,1,28,28) -> class scores (N,10), plus what backward needs."""
     X = X.flatten(1)  # (N,1,28,28) -> (N,784)
     z = X @ W["W1"].T + W["b1"]  # (N,784) @ (784,H) -> (N,H)
     h = z.clamp(min=0)  # ReLU
@@ -73,16 +67,17 @@ X, y_actual = next(iter(train_loader))
 X, y_actual = X.to(device), y_actual.to(device)
 y_out, cache = forward(X, W)
 print("X", tuple(X.shape), "-> y_out", tuple(y_out.shape))
-"""),
-    md(r"""
-## 2. Error and loss
 
-Softmax turns the scores into probabilities $p = \operatorname{softmax}(y_{out})$. The **error** of each
-image is $p - \operatorname{onehot}(y_{actual})$; the **loss** (one number) is the mean cross-entropy
 
-$$E = -\frac{1}{N}\sum_i \log p_{i, y_i}.$$
-"""),
-    code("""
+# %% [markdown]
+# ## 2. Error and loss
+#
+# Softmax turns the scores into probabilities $p = \operatorname{softmax}(y_{out})$. The **error** of each
+# image is $p - \operatorname{onehot}(y_{actual})$; the **loss** (one number) is the mean cross-entropy
+#
+# $$E = -\frac{1}{N}\sum_i \log p_{i, y_i}.$$
+
+# %%
 def loss_and_error(y_out, y_actual):
     shifted = y_out - y_out.max(dim=1, keepdim=True).values  # same softmax, no overflow
     log_p = shifted - shifted.exp().sum(dim=1, keepdim=True).log()  # log softmax
@@ -95,20 +90,21 @@ E, error = loss_and_error(y_out, y_actual)
 print(f"loss E = {E.item():.4f} (chance level log(10) = {torch.log(torch.tensor(10.)).item():.4f})")
 print("error of image 0:", error[0].cpu().numpy().round(3), "| row sum", error[0].sum().item())
 assert torch.allclose(E, nn.functional.cross_entropy(y_out, y_actual))  # PyTorch agrees
-"""),
-    md(r"""
-## 3. Gradients by hand (backpropagation)
 
-With $\delta = \partial E / \partial y_{out} = (p - \operatorname{onehot}(y))/N$ (the error divided by $N$),
-the chain rule gives, layer by layer from the output back:
 
-$$\frac{\partial E}{\partial W_2} = \delta^\top h,\quad \frac{\partial E}{\partial b_2} = \sum_i \delta_i,\quad
-\frac{\partial E}{\partial h} = \delta W_2,\quad \frac{\partial E}{\partial z} = \frac{\partial E}{\partial h}
-\odot [z > 0],$$
-$$\frac{\partial E}{\partial W_1} = \Big(\frac{\partial E}{\partial z}\Big)^\top X,\quad
-\frac{\partial E}{\partial b_1} = \sum_i \frac{\partial E}{\partial z_i}.$$
-"""),
-    code("""
+# %% [markdown]
+# ## 3. Gradients by hand (backpropagation)
+#
+# With $\delta = \partial E / \partial y_{out} = (p - \operatorname{onehot}(y))/N$ (the error divided by $N$),
+# the chain rule gives, layer by layer from the output back:
+#
+# $$\frac{\partial E}{\partial W_2} = \delta^\top h,\quad \frac{\partial E}{\partial b_2} = \sum_i \delta_i,\quad
+# \frac{\partial E}{\partial h} = \delta W_2,\quad \frac{\partial E}{\partial z} = \frac{\partial E}{\partial h}
+# \odot [z > 0],$$
+# $$\frac{\partial E}{\partial W_1} = \Big(\frac{\partial E}{\partial z}\Big)^\top X,\quad
+# \frac{\partial E}{\partial b_1} = \sum_i \frac{\partial E}{\partial z_i}.$$
+
+# %%
 def backward(error, cache, W):
     X, z, h = cache
     delta = error / len(X)  # dE/dy_out, (N,10)
@@ -127,20 +123,21 @@ for k in W:
     print(f"dE/d{k:2s} {str(tuple(grads[k].shape)):10s} max |by hand - autograd| = {diff:.1e}")
     assert torch.allclose(grads[k], W_auto[k].grad, atol=1e-6), k
 print("hand-derived gradients == autograd")
-"""),
-    md(r"""
-## 4. The update, then a whole training loop
 
-Gradient descent moves every weight a small step against its gradient: $W \leftarrow W - \eta\,\partial E/\partial W$.
-"""),
-    code("""
+# %% [markdown]
+# ## 4. The update, then a whole training loop
+#
+# Gradient descent moves every weight a small step against its gradient: $W \leftarrow W - \eta\,\partial E/\partial W$.
+
+# %%
 lr = 0.1
 W_new = {k: W[k] - lr * grads[k] for k in W}
 E_new, _ = loss_and_error(forward(X, W_new)[0], y_actual)
 print(f"loss on this batch: {E.item():.4f} before the update, {E_new.item():.4f} after")
 assert E_new < E
-"""),
-    code("""
+
+
+# %%
 def accuracy(W, loader) -> float:
     right = total = 0
     for Xb, yb in loader:
@@ -167,16 +164,16 @@ seconds = time.perf_counter() - start
 acc_scratch = accuracy(W_trained, test_loader)
 print(f"{epochs} epoch(s), {len(losses)} steps in {seconds:.2f} s: test accuracy {acc_scratch:.2%}")
 viz.line_plot({"training loss": losses}, "from-scratch training", "step", "cross-entropy loss")
-"""),
-    md("""
-## 5. The same model through course_lib
 
-A fully connected layer is a 1x1 convolution on a 1x1 map (week 5 proves it in general). So our network
-is exactly the `conv1x1_flatten_fc` head of `course_lib.heads` applied to the image seen as a
-`(784, 1, 1)` map: 1x1 conv (784 -> H) = $W_1$, ReLU, flatten, Linear (H -> 10) = $W_2$.
-We copy our weights in and check forward pass, loss, gradients, update and accuracy.
-"""),
-    code("""
+# %% [markdown]
+# ## 5. The same model through course_lib
+#
+# A fully connected layer is a 1x1 convolution on a 1x1 map (week 5 proves it in general). So our network
+# is exactly the `conv1x1_flatten_fc` head of `course_lib.heads` applied to the image seen as a
+# `(784, 1, 1)` map: 1x1 conv (784 -> H) = $W_1$, ReLU, flatten, Linear (H -> 10) = $W_2$.
+# We copy our weights in and check forward pass, loss, gradients, update and accuracy.
+
+# %%
 head = heads.make_head("conv1x1_flatten_fc", 784, 10, feature_hw=(1, 1), reduced_channels=H)
 assert models.count_parameters(head) == sum(v.numel() for v in W.values())  # 784*H + H + H*10 + 10
 net = nn.Sequential(nn.Flatten(), nn.Unflatten(1, (784, 1, 1)), head).to(device)  # (N,1,28,28) -> (N,784,1,1)
@@ -196,8 +193,8 @@ assert torch.allclose(head.reduce.weight.view(H, 784), W_new["W1"], atol=1e-6)
 assert torch.allclose(head.fc.weight, W_new["W2"], atol=1e-6)
 assert torch.allclose(head.fc.bias, W_new["b2"], atol=1e-6)
 print(f"train_step: loss {step.loss.item():.4f} == {E.item():.4f}; updated weights == W - lr * grad")
-"""),
-    code("""
+
+# %%
 with torch.no_grad():  # the trained from-scratch weights, evaluated by course_lib
     head.reduce.weight.copy_(W_trained["W1"].view(H, 784, 1, 1))
     head.reduce.bias.copy_(W_trained["b1"])
@@ -209,24 +206,25 @@ assert abs(result.accuracy - acc_scratch) < 1e-3
 assert result.accuracy > (0.6 if FAST else 0.95)
 viz.bar_chart({c: a for c, a in zip(data.get_spec("mnist").classes, result.per_class_accuracy)},
               "test accuracy per digit (from-scratch weights)", "accuracy", fmt="{:.2f}")
-"""),
-    md(r"""
-## Summary
 
-- A network is a function $y_{out} = f(X, W)$; here $f(X) = \max(XW_1^\top + b_1, 0)\,W_2^\top + b_2$.
-- Error $= \operatorname{softmax}(y_{out}) - \operatorname{onehot}(y)$; loss
-  $E = -\frac1N \sum_i \log p_{i,y_i}$ (cross-entropy), a single number.
-- Backpropagation = chain rule from the output back: $\delta = \text{error}/N$,
-  $\partial E/\partial W_2 = \delta^\top h$, $\partial E/\partial h = \delta W_2$,
-  $\partial E/\partial z = \partial E/\partial h \odot [z>0]$, $\partial E/\partial W_1 = (\partial E/\partial z)^\top X$;
-  autograd computes the same numbers.
-- Update: $W \leftarrow W - \eta\, \partial E/\partial W$; prediction: $\arg\max$ of each row of $y_{out}$.
-- A fully connected layer is a 1x1 convolution on a 1x1 map, so the from-scratch network *is*
-  course_lib's `conv1x1_flatten_fc` head on a `(784, 1, 1)` input.
-""", "summary"),
-    code("""
+# %% [markdown] tags=["summary"]
+# ## Summary
+#
+# - A network is a function $y_{out} = f(X, W)$; here $f(X) = \max(XW_1^\top + b_1, 0)\,W_2^\top + b_2$.
+# - Error $= \operatorname{softmax}(y_{out}) - \operatorname{onehot}(y)$; loss
+#   $E = -\frac1N \sum_i \log p_{i,y_i}$ (cross-entropy), a single number.
+# - Backpropagation = chain rule from the output back: $\delta = \text{error}/N$,
+#   $\partial E/\partial W_2 = \delta^\top h$, $\partial E/\partial h = \delta W_2$,
+#   $\partial E/\partial z = \partial E/\partial h \odot [z>0]$, $\partial E/\partial W_1 = (\partial E/\partial z)^\top X$;
+#   autograd computes the same numbers.
+# - Update: $W \leftarrow W - \eta\, \partial E/\partial W$; prediction: $\arg\max$ of each row of $y_{out}$.
+# - A fully connected layer is a 1x1 convolution on a 1x1 map, so the from-scratch network *is*
+#   course_lib's `conv1x1_flatten_fc` head on a `(784, 1, 1)` input.
+
+# %% tags=["summary"]
 import torch
 from torch import nn
+
 from course_lib import heads, models
 
 # hand-derived gradient of the cross-entropy w.r.t. the scores == autograd's: (softmax - onehot) / N
@@ -237,5 +235,3 @@ by_hand = (y_out.softmax(1) - nn.functional.one_hot(y, 10)) / 4
 print("dE/dy_out by hand == autograd:", torch.allclose(by_hand, y_out.grad, atol=1e-6))
 head = heads.make_head("conv1x1_flatten_fc", 784, 10, feature_hw=(1, 1), reduced_channels=64)
 print("parameters of the 784-64-10 network:", models.count_parameters(head), "= 784*64 + 64 + 64*10 + 10")
-""", "summary"),
-]

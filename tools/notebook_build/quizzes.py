@@ -1,30 +1,19 @@
-"""Write the quiz review notebooks (quizzes/weekNN_quiz_review.ipynb, quizzes/cumulative_review.ipynb).
-
-    .venv/bin/python tools/build_quiz_notebooks.py          # (re)write them, without outputs
-    .venv/bin/python tools/build_quiz_notebooks.py --check  # exit 1 if one differs from what the banks give
+"""Quiz review notebooks (quizzes/weekNN_quiz_review.ipynb, quizzes/cumulative_review.ipynb) from the banks.
 
 The questions live in quizzes/weekNN.yaml; a notebook only loads its bank, so it changes only when a
 bank's title or its code questions change (their cells name the variables to define).
 """
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
 
 import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbformat.v4 import new_code_cell, new_markdown_cell
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from course_lib import quiz
 
-from course_lib import quiz  # noqa: E402
+from .writer import notebook
 
-QUIZZES = ROOT / "quizzes"
-METADATA = {
-    "kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"},
-    "language_info": {"name": "python"},
-}
 HOW_TO = """\
 **How to use it.** Run all cells (*Run > Run All Cells*). In the quiz, pick or type an answer and click
 **Check**: the verdict and the explanation appear, and the score at the bottom runs. Your answers are
@@ -37,14 +26,6 @@ Answers that come from the course (shapes, parameter counts, receptive fields) a
 
 **Expected results - fast mode (`COURSE_FAST=1`) and full mode:** identical - the quiz and the review
 render in a few seconds and `validate_answers` reports no problem."""
-
-
-def _nb(cells: list, stem: str) -> nbformat.NotebookNode:
-    for i, cell in enumerate(cells):
-        cell["id"] = f"{stem[:14]}-{i:02d}"  # stable ids: regenerating gives identical files
-    nb = new_notebook(cells=cells, metadata=METADATA)
-    nbformat.validate(nb)
-    return nb
 
 
 def week_notebook(bank: quiz.Bank) -> nbformat.NotebookNode:
@@ -78,7 +59,7 @@ def week_notebook(bank: quiz.Bank) -> nbformat.NotebookNode:
                           "this part gives the answers away."),
         new_code_cell("quiz_widgets.review(bank)"),
     ]
-    return _nb(cells, f"{bank.name}-quiz")
+    return notebook(cells, f"{bank.name}-quiz")
 
 
 def cumulative_notebook(banks: list[quiz.Bank]) -> nbformat.NotebookNode:
@@ -111,36 +92,13 @@ def cumulative_notebook(banks: list[quiz.Bank]) -> nbformat.NotebookNode:
     for bank in banks:
         cells += [new_markdown_cell(f"### Week {bank.week}: {bank.title}"),
                   new_code_cell(f'quiz_widgets.review(by_name["{bank.name}"])')]
-    return _nb(cells, "cumulative")
+    return notebook(cells, "cumulative")
 
 
-def targets() -> dict[Path, nbformat.NotebookNode]:
-    banks = quiz.load_all_banks(QUIZZES)
-    out = {QUIZZES / f"{b.name}_quiz_review.ipynb": week_notebook(b) for b in banks}
+def notebooks(quizzes: Path) -> dict[Path, nbformat.NotebookNode]:
+    """{review notebook path: its notebook} for every bank in `quizzes`, then the cumulative review."""
+    banks = quiz.load_all_banks(quizzes)
+    out = {Path(quizzes) / f"{b.name}_quiz_review.ipynb": week_notebook(b) for b in banks}
     if banks:
-        out[QUIZZES / "cumulative_review.ipynb"] = cumulative_notebook(banks)
+        out[Path(quizzes) / "cumulative_review.ipynb"] = cumulative_notebook(banks)
     return out
-
-
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="only check the notebooks are up to date")
-    args = parser.parse_args(argv)
-    stale = []
-    for path, nb in targets().items():
-        text = nbformat.writes(nb) + "\n"
-        if not path.exists() or path.read_text(encoding="utf-8") != text:
-            stale.append(path)
-            if not args.check:
-                path.write_text(text, encoding="utf-8")
-                print(f"wrote {path.relative_to(ROOT)}")
-    if args.check and stale:
-        for path in stale:
-            print(f"{path.relative_to(ROOT)} is out of date: run `python tools/build_quiz_notebooks.py`",
-                  file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
