@@ -19,17 +19,21 @@ from .conftest import REPO
 
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 GENERATED = [p for folder in ("notebooks", "summaries", "quizzes") for p in sorted((REPO / folder).glob("*.ipynb"))]
-LESSON_SOURCES = sorted((REPO / "lessons").glob("week[0-9][0-9]_*.py"))
+LANDING = REPO / "notebooks" / "week00_start_here.ipynb"  # the course map `make lab` opens first
+LESSON_SOURCES = sorted(p for p in (REPO / "lessons").glob("week[0-9][0-9]_*.py") if p.stem != LANDING.stem)
 CELL_TIMEOUT = 300  # seconds per cell in fast mode (the slowest cell trains 8 small runs)
 
 
-def execute(path, fast: bool = True, timeout: int = CELL_TIMEOUT) -> tuple[nbformat.NotebookNode, float]:
-    """Run the notebook at `path` in a fresh python3 kernel (cwd = its folder); return it and the seconds."""
+def execute(path, fast: bool = True, timeout: int = CELL_TIMEOUT,
+            env: dict[str, str] | None = None) -> tuple[nbformat.NotebookNode, float]:
+    """Run the notebook at `path` in a fresh python3 kernel (cwd = its folder) with `env` added to the
+    environment; return it and the seconds."""
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
-    env_before = os.environ.get("COURSE_FAST")
-    os.environ["COURSE_FAST"] = "1" if fast else "0"  # the kernel inherits this process's environment
+    changes = {"COURSE_FAST": "1" if fast else "0", **(env or {})}
+    before = {name: os.environ.get(name) for name in changes}
+    os.environ.update(changes)  # the kernel inherits this process's environment
     try:
         client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
                                 resources={"metadata": {"path": str(path.parent)}})
@@ -37,10 +41,11 @@ def execute(path, fast: bool = True, timeout: int = CELL_TIMEOUT) -> tuple[nbfor
         client.execute()
         return nb, time.perf_counter() - start
     finally:
-        if env_before is None:
-            os.environ.pop("COURSE_FAST", None)
-        else:
-            os.environ["COURSE_FAST"] = env_before
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def test_there_are_lessons():
@@ -64,6 +69,16 @@ def test_generated_notebooks_are_up_to_date():
     assert "up to date" in done.stdout
 
 
+def test_landing_page_links_every_lesson_and_every_link_resolves():
+    import re
+
+    text = "\n".join(c.source for c in nbformat.read(LANDING, as_version=4).cells if c.cell_type == "markdown")
+    links = re.findall(r"\]\(([^)#]+\.ipynb)\)", text)
+    assert {f"{p.stem}.ipynb" for p in LESSON_SOURCES} <= set(links), "a lesson is missing from the course map"
+    assert all((LANDING.parent / link).is_file() for link in links), links
+    assert "Expected results - fast mode" in text and "Expected results - full mode" in text
+
+
 @pytest.mark.parametrize("source", LESSON_SOURCES, ids=lambda p: p.stem)
 def test_lesson_states_results_and_has_summary_cells(source):
     nb = nbformat.read(REPO / "notebooks" / f"{source.stem}.ipynb", as_version=4)
@@ -85,3 +100,37 @@ def test_notebook_runs_in_fast_mode(path):
     if path.stem in {p.stem for p in LESSON_SOURCES}:  # the lessons with widgets show static figures too
         assert images >= 2, f"{path.name}: expected figures in the outputs, got {images}"
     print(f"{path.name}: {seconds:.1f} s in fast mode, {images} figures")
+
+
+@pytest.fixture(scope="module")
+def mnist_only_env(tmp_path_factory) -> dict[str, str]:
+    """A data root holding only the required MNIST (the real files, linked), and no Debian copy of
+    Fashion-MNIST: what a machine sees when `make data` could not get the optional data sets."""
+    from course_lib import data
+
+    real = data.data_root() / "MNIST"
+    if not data.is_available("mnist"):
+        pytest.skip("real MNIST not provisioned: run `make data`")
+    root = tmp_path_factory.mktemp("mnist_only")
+    (root / "MNIST").symlink_to(real.resolve(), target_is_directory=True)
+    hidden = tmp_path_factory.mktemp("no_debian_copy")
+    return {"COURSE_DATA": str(root), "COURSE_FASHION_MNIST_DIR": str(hidden),
+            "COURSE_PROGRESS_DIR": str(tmp_path_factory.mktemp("progress"))}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", GENERATED, ids=lambda p: f"{p.parent.name}/{p.stem}")
+def test_notebook_runs_without_the_optional_data_sets(path, mnist_only_env):
+    """Fashion-MNIST (and CIFAR) absent: every lesson, quiz review and summary still runs top to bottom,
+    and a lesson that would have used Fashion-MNIST says so in a NOTE."""
+    from course_lib import data
+
+    assert not data.is_available("fashion_mnist", mnist_only_env["COURSE_DATA"])
+    nb, seconds = execute(path, fast=True, env=mnist_only_env)
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert not errors, errors
+    uses_fashion = any("fashion_mnist" in c.source for c in nb.cells if c.cell_type == "code")
+    text = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    if path.parent.name == "notebooks" and uses_fashion:
+        assert "NOTE: Fashion-MNIST is not on this machine" in text or "NOTE: fashion_mnist is not" in text
+    print(f"{path.parent.name}/{path.name}: {seconds:.1f} s without Fashion-MNIST")
