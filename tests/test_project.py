@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from IPython.lib.pretty import pretty
 
 from course_lib import project
 from course_lib.errors import CourseError
@@ -91,6 +92,7 @@ def test_fresh_template_fails_the_checks_naming_what_is_missing(tmp_path, fake_r
     assert text.index("data.py: normalize") < text.index("model.py: make_head") < text.index("utils.py: get_device")
     assert lines[-1].startswith("0 of 36 checks pass. Next: data.py: normalize is not written yet")
     assert len([line for line in lines if "make_backbone is not written yet" in line]) == 1  # said once
+    assert pretty(report) == text  # what a notebook cell ending with check_project(...) shows
 
 
 def test_typical_mistakes_get_plain_messages(tmp_path, fake_root):
