@@ -17,7 +17,8 @@ from types import ModuleType
 
 import pytest
 
-SECTIONS = {"data": "data.py", "model": "model.py", "utils": "utils.py", "smoke": "smoke run"}
+from .checks import SECTIONS
+
 MODULES = ("data", "model", "utils")
 
 

@@ -6,6 +6,7 @@ new code (no stale imports), and a crash in the learner's code cannot take the k
 from __future__ import annotations
 
 import ast
+import importlib.util
 import json
 import os
 import subprocess
@@ -15,11 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import CourseError
-from .checks import ORDER
+from .checks import ORDER, SECTIONS
 
 HERE = Path(__file__).resolve().parent
 TAGS = {"ok": "ok  ", "todo": "TODO", "fail": "FAIL", "wait": "WAIT"}
-FILES = {"data": "data.py", "model": "model.py", "utils": "utils.py", "smoke": "smoke run"}
 
 
 @dataclass
@@ -48,8 +48,8 @@ class CheckReport:
             first, status = same[0], same[0]["status"]
             text = {"ok": first["title"] + (f" ({first['message']})" if first["message"] else ""),
                     "wait": f"{first['title']}: {first['message']}"}.get(status, first["message"])
-            if not text.startswith(tuple(f"{f}:" for f in FILES.values()) + ("data.", "model.", "utils.")):
-                text = f"{FILES[first['section']]}: {text}"
+            if not text.startswith(tuple(f"{f}:" for f in SECTIONS.values()) + ("data.", "model.", "utils.")):
+                text = f"{SECTIONS[first['section']]}: {text}"
             checks = {r["check"] for r in same}
             if len(checks) == 1 and len(same) < sum(r["check"] == first["check"] for r in self.results):
                 text += f"  [{', '.join(r['dataset'] for r in same)}]"
@@ -113,6 +113,8 @@ def check_project(path: str | os.PathLike | None = None, datasets: list[str] | N
     project_dir = Path(path if path is not None else default_dir()).resolve()
     if not project_dir.is_dir():
         raise CourseError(f"{project_dir} is not a folder: `python -m course_lib project new` creates one")
+    if importlib.util.find_spec("pytest") is None:
+        raise CourseError("the checks run with pytest, which is not installed: pip install pytest")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "report.json"
         package_parent = str(HERE.parent.parent)  # the fresh Python imports this same course_lib
