@@ -16,7 +16,7 @@ import pytest
 from nbformat.v4 import new_output
 
 from tools import notebook_build
-from tools.notebook_build.summaries import undefined_names
+from tools.notebook_build.summaries import YOUR_CELL, undefined_names
 from tools.notebook_build.writer import Stale, has_outputs
 
 from .conftest import REPO
@@ -92,11 +92,33 @@ def test_summary_is_title_setup_and_tagged_cells_in_order_without_outputs(tmp_pa
     assert nb.cells[0].source.startswith("# Week 9 summary - A fake topic")
     assert "week09_fake_topic.ipynb" in nb.cells[0].source and "`make notebooks`" in nb.cells[0].source
     assert "import course_lib" in nb.cells[1].source
-    assert [(c.cell_type, c.source) for c in nb.cells[2:]] == [
+    assert [(c.cell_type, c.source) for c in nb.cells[2:4]] == [
         ("markdown", "## Summary\n\n- seven squared"), ("code", "print(7 * 7)")]
+    assert nb.cells[4].source.startswith("## Your own summary") and nb.cells[5].source == YOUR_CELL
     assert not has_outputs(nb)
     assert notebook_build.check(tmp_path) == []
     assert notebook_build.build(tmp_path) == ([], [])  # rebuilding writes nothing
+
+
+def test_rebuilding_a_summary_keeps_the_learners_own_cells(tmp_path):
+    lesson = _fake_course(tmp_path)
+    notebook_build.build(tmp_path)
+    path = tmp_path / "summaries" / "week09_summary.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[-1].source = "My summary: a batch goes forward, then backward."
+    extra = nbformat.v4.new_code_cell("print('my own check')", outputs=[
+        new_output("stream", name="stdout", text="my own check\n")], execution_count=3)
+    nb.cells.append(extra)
+    nbformat.write(nb, path)
+    assert notebook_build.check(tmp_path) == []  # the learner's part is not "out of date"
+    lesson.write_text(FAKE_LESSON.replace("seven squared", "seven times seven"), encoding="utf-8")
+    assert [s.path.name for s in notebook_build.check(tmp_path)] == ["week09_fake_topic.ipynb", path.name]
+    notebook_build.build(tmp_path)
+    rebuilt = nbformat.read(path, as_version=4)
+    assert rebuilt.cells[2].source == "## Summary\n\n- seven times seven"  # the generated part follows the lesson
+    assert rebuilt.cells[-2].source == "My summary: a batch goes forward, then backward."
+    assert rebuilt.cells[-1].source == extra.source and rebuilt.cells[-1].outputs == extra.outputs
+    assert rebuilt.cells[-1].id == extra.id
 
 
 def test_check_reports_every_stale_file(tmp_path):
@@ -114,7 +136,7 @@ def test_check_reports_every_stale_file(tmp_path):
     notebook_build.build(tmp_path)
 
     ran = nbformat.read(summary, as_version=4)
-    ran.cells[-1].outputs = [new_output("stream", name="stdout", text="64\n")]
+    ran.cells[3].outputs = [new_output("stream", name="stdout", text="64\n")]  # print(8 * 8), a generated cell
     nbformat.write(ran, summary)
     assert notebook_build.check(tmp_path) == [Stale(summary, "stores outputs")]
     notebook_build.build(tmp_path)

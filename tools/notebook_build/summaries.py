@@ -26,6 +26,19 @@ from course_lib import data
 
 print(f"course_lib {course_lib.__version__}, torch {torch.__version__}, fast mode: {data.is_fast_mode()}")'''
 
+YOURS_TAG = "your-summary"  # the cell that starts the learner's part: everything after it is theirs
+YOURS = """\
+## Your own summary
+
+Write this week in your own words in the cell below (double-click it to edit). This part is yours:
+`make notebooks` rebuilds everything above this heading and keeps every cell below it. Some prompts:
+
+1. The one idea of this week, in one sentence.
+2. A shape, a count or a formula you can now work out by hand, worked out.
+3. Something you would get wrong without this week, and how you would notice.
+4. What is still unclear: try it in a notebook cell, or in the week's quiz review."""
+YOUR_CELL = "*(your summary here)*"
+
 Lessons = dict[Path, nbformat.NotebookNode]  # {notebooks/weekNN_<topic>.ipynb: its notebook}
 
 
@@ -107,7 +120,30 @@ def build_summary(week: int, lessons: list[tuple[Path, nbformat.NotebookNode]],
         meta = {"tags": list(cell.metadata.get("tags", []))}
         cells.append(new_code_cell(cell.source, metadata=meta) if cell.cell_type == "code"
                      else new_markdown_cell(cell.source, metadata=meta))
+    cells += [new_markdown_cell(YOURS, metadata={"tags": [YOURS_TAG]}), new_markdown_cell(YOUR_CELL)]
     return notebook(cells, f"{bank}-summary")
+
+
+def learner_cells(nb: nbformat.NotebookNode) -> list[nbformat.NotebookNode] | None:
+    """The cells after the "Your own summary" heading (the learner's part), or None without that heading."""
+    for i, cell in enumerate(nb.cells):
+        if YOURS_TAG in cell.get("metadata", {}).get("tags", []):
+            return nb.cells[i + 1:]
+    return None
+
+
+def keep_learner_cells(path: Path, nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """`nb` with its learner part replaced by the one in the existing file at `path`, kept verbatim
+    (sources, ids, outputs), so a rebuild or a --check never touches what the learner wrote."""
+    try:
+        existing = learner_cells(nbformat.read(path, as_version=4)) if Path(path).exists() else None
+    except Exception:  # an unreadable file is rebuilt from scratch (the writer reports it)
+        existing = None
+    if existing is None:
+        return nb
+    generated = nb.cells[:len(nb.cells) - len(learner_cells(nb))]
+    nb.cells = generated + existing
+    return nb
 
 
 def notebooks(lessons: Lessons, summaries: Path, quizzes: Path) -> tuple[dict[Path, nbformat.NotebookNode],
@@ -119,7 +155,7 @@ def notebooks(lessons: Lessons, summaries: Path, quizzes: Path) -> tuple[dict[Pa
         if nb is None:
             continue
         path = summary_path(week, summaries)
-        out[path] = nb
+        out[path] = nb = keep_learner_cells(path, nb)
         missing = undefined_names([c.source for c in nb.cells if c.cell_type == "code"])
         if missing:
             problems.append(Stale(path, f"its lesson's code cells tagged '{TAG}' use {', '.join(missing)} without "
