@@ -76,6 +76,8 @@ class QuestionView:
         self.feedback = W.HTMLMath("")
         self.widget = W.VBox([self.prompt, self.input, self.check_button, self.feedback],
                              layout=W.Layout(border="1px solid #ddd", padding="6px", margin="4px 0"))
+        self.widget.add_class("course-quiz-question")  # CSS hooks for the browser tests
+        self.feedback.add_class("course-quiz-feedback")
         self.result: quiz.CheckResult | None = None
 
     def get_answer(self):
@@ -134,6 +136,7 @@ class QuizView:
         self.questions = [QuestionView(q, i, self._record, self._get_namespace)
                           for i, q in enumerate(_questions(questions), start=1)]
         self.score_label = W.HTML()
+        self.score_label.add_class("course-quiz-score")
         self.banner = W.HTML()
         if progress is not None:
             self._restore()
