@@ -277,8 +277,8 @@ def _answer(page, nb: bh.Lesson, number: int, q: quiz.Question, given=None) -> N
     elif q.kind == "multiple":
         wanted = set(q.expected() if given is None else given)
         for choice in q.choices:
-            box.locator(".widget-checkbox label.widget-label-basic", has_text=_exactly(_label(choice))).locator("input").set_checked(
-                choice in wanted)
+            label = box.locator(".widget-checkbox label.widget-label-basic", has_text=_exactly(_label(choice)))
+            label.locator("input").set_checked(choice in wanted)
     elif q.kind in ("numeric", "shape"):
         text = quiz.format_answer(q, q.expected()) if given is None else given
         box.locator(".widget-text input").fill(text)
@@ -343,7 +343,7 @@ def test_quiz_round_trip_in_browser(course, page):
     _answer(page, nb, wrong_n, wrong_q, given=wrong_given)
     feedback = _check(page, wrong_n)
     assert "Not quite" in feedback and "Right." not in feedback, feedback
-    assert _plain(wrong_q.explanation)[:60] in _plain(feedback), f"the wrong answer's explanation is missing: {feedback}"
+    assert _plain(wrong_q.explanation)[:60] in _plain(feedback), f"no explanation for the wrong answer: {feedback}"
     assert _score(page) == f"Score: 5 / {total} (6 answered)", _score(page)
     boxes = bh.missing_glyphs(page, ".course-quiz-question")
     assert not boxes, f"quiz text drawn as empty boxes: {boxes}"
