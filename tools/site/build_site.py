@@ -74,10 +74,13 @@ def _first_heading(nb) -> str:
     return ""
 
 
+def notebook_paths(folder: Path) -> list[Path]:
+    """The .ipynb files under `folder` (checkpoints excluded), sorted."""
+    return sorted(p for p in Path(folder).rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+
+
 def discover(repo: Path = REPO) -> list[Page]:
     """Every notebook of the course folders, in order: lessons, quiz reviews, summaries, by name."""
-    from course_lib.nbtools import notebook_paths
-
     pages = []
     for folder in FOLDERS:
         for path in notebook_paths(repo / folder):
