@@ -287,7 +287,7 @@ def test_review_shows_every_question_answer_and_explanation():
         if q.kind == "code":
             assert q.solution.strip().splitlines()[0] in text
     assert "`250,890`" in text and "`(512, 7, 7)`" in text
-    assert "✅ flatten_fc" in text  # the computed single-choice answer is marked
+    assert "**right answer:** flatten_fc" in text  # the computed single-choice answer is marked in words
 
 
 # ------------------------------------------------------------------ progress
