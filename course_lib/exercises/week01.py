@@ -46,26 +46,44 @@ register(Exercise(
                 "below 0 and the strokes (white, 255) are at (1 - mean) / std, about 2.8."))
 
 
-INK_CHOICES = {"a": "0", "b": "1", "c": "7", "d": "8"}
+PEAK_CHOICES = {
+    "a": "at 0: normalization centres every image",
+    "b": "below 0, at the value of a black pixel (-mean / std)",
+    "c": "at the value of a white pixel ((1 - mean) / std)",
+    "d": "nowhere in particular: the values are spread evenly",
+}
 
 
-def _most_ink() -> str:
-    """The class among the choices whose training images have the largest mean pixel value."""
-    images, labels = data.load_tensors("mnist", train=True)
-    ink = {k: images[labels == int(v)].float().mean().item() for k, v in INK_CHOICES.items()}
-    return max(ink, key=ink.get)
+def explorer_dataset() -> str:
+    """The data set week 1's explorer shows: Fashion-MNIST when present, else MNIST (the lesson's fallback)."""
+    return "fashion_mnist" if data.is_available("fashion_mnist") else "mnist"
+
+
+def _histogram_peak() -> str:
+    """Where the normalized values of the explorer's first 100 images pile up (the tallest bin)."""
+    name = explorer_dataset()
+    spec = data.get_spec(name)
+    x = data.normalize(data.load_tensors(name, train=True)[0][:100], spec).flatten()
+    counts = torch.histc(x, bins=50, min=float(x.min()), max=float(x.max()))
+    width = (float(x.max()) - float(x.min())) / 50
+    peak = float(x.min()) + (int(counts.argmax()) + 0.5) * width
+    black, white = -spec.mean[0] / spec.std[0], (1 - spec.mean[0]) / spec.std[0]
+    if counts.max() < 2 * counts.mean():
+        return "d"
+    candidates = {"a": 0.0, "b": black, "c": white}
+    return min(candidates, key=lambda k: abs(candidates[k] - peak))
 
 
 register(Exercise(
-    "week01/most-ink", "predict", "Which digit uses the most ink? (then move the class slider)",
-    expect_choice(_most_ink, {k: f"the digit {v}" for k, v in INK_CHOICES.items()}),
-    hints=("Ink = bright pixels: the mean pixel value of a class's images.",
-           "Which digit has the longest stroke, drawn all the way around?"),
-    solution="my_answer = 'a'  # the digit 0: a long closed stroke",
-    reference="a", typical_mistakes=("b", "d"),
-    explanation="A 0 is a long closed loop, so its images have the largest mean pixel value; a 1 is a "
-                "single short stroke and has the smallest. The class slider shows it, the check computes it "
-                "from all 60,000 training images."))
+    "week01/histogram-peak", "predict", "Where is the tallest bar of the explorer's histogram?",
+    expect_choice(_histogram_peak, PEAK_CHOICES),
+    hints=("Most pixels of these images are background.", "What colour is the background, and what does "
+                                                         "(x/255 - mean) / std make of it?"),
+    solution="my_answer = 'b'  # most pixels are black background: (0 - mean) / std",
+    reference="b", typical_mistakes=("a", "c"),
+    explanation="Normalization makes the mean over all pixels 0, but the values are not spread evenly around "
+                "it: most pixels are black background and all land on -mean/std (MNIST -0.42, Fashion-MNIST "
+                "-0.81); the few bright stroke pixels pull the mean up to 0."))
 
 
 def _normalize_reference(x: torch.Tensor, mean: tuple, std: tuple) -> torch.Tensor:
