@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import ipywidgets as W
+import matplotlib.colors
 import numpy as np
 import torch
 from matplotlib.figure import Figure
@@ -134,3 +135,30 @@ class PatchExplorer(Explorer):
     def figure(self, view: View) -> Figure:
         return channel_figure(view.info["layer"], view.setting["channel"], self.top.images, self.classes,
                               self.labels)
+
+
+def gradient_figure(image: torch.Tensor, grad: torch.Tensor, box: tuple[int, int, int, int], title: str = "") -> Figure:
+    """Image | d(unit)/d(input) (diverging, centred at 0) | where it is exactly 0 inside the field; red = the field."""
+    top, left, bottom, right = box
+    g = grad.detach().float().cpu().numpy()
+    inside = np.zeros_like(g, dtype=bool)
+    inside[max(top, 0):bottom + 1, max(left, 0):right + 1] = True
+    fig = viz.new_figure(11, 3.9)
+    ax_img, ax_grad, ax_zero = fig.subplots(1, 3)
+    _show_patch(ax_img, viz.as_numpy_image(image), "input", 10)
+    lim = float(np.abs(g).max()) or 1.0
+    im = ax_grad.imshow(g, cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
+    fig.colorbar(im, ax=ax_grad, shrink=0.85)
+    ax_grad.set_title("d(unit) / d(input pixel)", fontsize=10)
+    status = np.where(~inside, 0, np.where(g == 0, 2, 1))  # 0 outside, 1 inside and non-zero, 2 inside and zero
+    colours = matplotlib.colors.ListedColormap(["#d9d9d9", "#3182bd", "#fd8d3c"])
+    ax_zero.imshow(status, cmap=colours, vmin=-0.5, vmax=2.5, interpolation="nearest")
+    ax_zero.set_title("grey: outside (always 0)\nblue: inside, non-zero; orange: inside, exactly 0", fontsize=10)
+    for ax in (ax_img, ax_grad, ax_zero):
+        ax.add_patch(Rectangle((left - 0.5, top - 0.5), right - left + 1, bottom - top + 1, fill=False, color="red",
+                               lw=2))
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        fig.suptitle(title, fontsize=11)
+    return fig

@@ -50,6 +50,29 @@ def crop_box(image: torch.Tensor, top: int, left: int, size: int) -> torch.Tenso
     return padded[:, t:t + size, lft:lft + size]
 
 
+def units_seeing_whole_input(backbone: nn.Module, layer: str | None = None, size: int = 28) -> torch.Tensor:
+    """(h, w) bool map of `layer` (default: the last): True where a unit's field covers the whole input."""
+    rfs = {name: (rf, jump) for name, rf, jump in receptive_fields(backbone)}
+    layer = layer or list(rfs)[-1]
+    with torch.no_grad():
+        h, w = backbone.feature_maps(torch.zeros(1, backbone.in_channels, size, size))[layer].shape[2:]
+    rf, jump = rfs[layer]
+    offset = unit_offsets(backbone)[layer]
+    out = torch.zeros(h, w, dtype=torch.bool)
+    for i in range(h):
+        for j in range(w):
+            top, left, bottom, right = receptive_box(i, j, rf, jump, offset)
+            out[i, j] = top <= 0 and left <= 0 and bottom >= size - 1 and right >= size - 1
+    return out
+
+
+def top_label_share(layer: "LayerPatches", labels: torch.Tensor) -> torch.Tensor:
+    """(C,) for each channel, the share of its top-k images that have the most common label among them."""
+    top_labels = labels[layer.image_index]  # (C, k)
+    k = top_labels.shape[1]
+    return torch.stack([torch.bincount(row).max() for row in top_labels]).float() / k
+
+
 @dataclass
 class LayerPatches:
     """The top-k patches of one layer: channel c's k-th strongest image is `image_index[c, k]`."""

@@ -188,3 +188,43 @@ def test_break_it_train_mode_leaves_the_model_alone(trained_like):
     result = week04.feature_maps_in_train_mode(model, images[:8], verbose=False)
     assert result["max_difference"] > 1e-3 and result["running_mean_moved"] > 0
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in state.items())
+
+
+def test_week4_figures_have_colour_bars_and_no_jet():
+    from course_lib import viz
+
+    overview = viz.layer_overview({"a": torch.randn(4, 8, 8), "b": torch.randn(8, 4, 4)}, torch.rand(1, 8, 8),
+                                  channels=3)
+    bars = [ax for ax in overview.axes if ax.get_label() == "<colorbar>"]
+    assert len(bars) == 2  # one per layer row, on one colour scale per row
+    row_a = [ax.images[0] for ax in overview.axes[1:4]]
+    assert len({im.get_clim() for im in row_a}) == 1
+    kernels = viz.feature_map_grid(torch.randn(8, 3, 3), shared_scale=True)
+    assert any(ax.get_label() == "<colorbar>" for ax in kernels.axes)
+    grad = torch.zeros(28, 28)
+    grad[5:9, 5:9] = torch.randn(4, 4)
+    fig = patch_explorer.gradient_figure(torch.rand(1, 28, 28), grad, (4, 4, 10, 10))
+    assert any(ax.get_label() == "<colorbar>" for ax in fig.axes)
+    for f in (overview, kernels, fig):
+        assert all(im.get_cmap().name != "jet" for ax in f.axes for im in ax.images)
+
+
+def test_units_seeing_the_whole_image_match_the_gradient_footprint(trained_like):
+    model, _ = trained_like
+    backbone = copy.deepcopy(model.backbone).eval()
+    covers = patches.units_seeing_whole_input(backbone)
+    assert covers.shape == (7, 7) and int(covers.sum()) == 9 and covers[2:5, 2:5].all()  # the central 3x3
+    x = torch.randn(64, 1, 28, 28, requires_grad=True)
+    out = backbone.feature_maps(x)["conv3_3"]
+    for i in range(7):
+        for j in range(7):
+            grad, = torch.autograd.grad(out[:, :, i, j].sum(), x, retain_graph=True)
+            assert bool((grad.abs().sum((0, 1)) > 0).all()) == bool(covers[i, j]), (i, j)
+    assert int(patches.units_seeing_whole_input(backbone, "conv2_2").sum()) == 0  # 14 px < 28 px
+
+
+def test_top_label_share_counts_the_most_common_label():
+    layer = patches.LayerPatches("x", 3, 1, 0.0, torch.zeros(2, 4), torch.tensor([[0, 1, 2, 3], [4, 5, 6, 7]]),
+                                 torch.zeros(2, 4, 2, dtype=torch.long), torch.zeros(2, 4, 3, 3))
+    labels = torch.tensor([1, 1, 1, 2, 0, 3, 5, 7])
+    assert patches.top_label_share(layer, labels).tolist() == [0.75, 0.25]

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from ..models import ConvStack, make_backbone, receptive_fields
-from ..patches import receptive_box, unit_offsets
+from ..patches import receptive_box, unit_offsets, units_seeing_whole_input
 from .core import Exercise, Verdict, expect_choice, expect_number, expect_shape, register, right, unanswered, wrong
 
 BACKBONE = "mnist_small"
@@ -35,19 +35,7 @@ def rf_after(layer: str, name: str = BACKBONE) -> int:
 
 def units_covering_image(name: str = BACKBONE, layer: str | None = None, size: int = 28) -> int:
     """How many units of `layer`'s map (default: the last) have a receptive field covering the whole image."""
-    backbone = _backbone(name)
-    rfs = {n: (rf, jump) for n, rf, jump in receptive_fields(backbone)}
-    layer = layer or list(rfs)[-1]
-    with torch.no_grad():
-        h = backbone.feature_maps(torch.zeros(1, 1, size, size))[layer].shape[2]
-    rf, jump = rfs[layer]
-    offset = unit_offsets(backbone)[layer]
-    count = 0
-    for i in range(h):
-        for j in range(h):
-            top, left, bottom, right_ = receptive_box(i, j, rf, jump, offset)
-            count += top <= 0 and left <= 0 and bottom >= size - 1 and right_ >= size - 1
-    return count
+    return int(units_seeing_whole_input(_backbone(name), layer, size).sum())
 
 
 # ------------------------------------------------------------------ predict
@@ -161,7 +149,16 @@ register(Exercise(
     hints=("Keep two numbers while walking the layers: the field r and the jump j, both 1 at the input.",
            "A kernel of size k adds (k - 1) steps, and each step is j input pixels.",
            "After a layer with stride s, neighbouring units are j * s input pixels apart."),
-    solution=_rf_solution,
+    solution="""
+        def receptive_field(layers):
+            rf, jump, out = 1, 1, []
+            for k, s in layers:
+                rf += (k - 1) * jump      # one step of the kernel reaches `jump` input pixels further
+                jump *= s                 # after a stride-s layer, neighbours are s times further apart
+                out.append(rf)
+            return out
+    """,
+    reference=_rf_solution,
     typical_mistakes=(_rf_without_jump, lambda layers: [k for k, _ in layers]),
     explanation="r_l = r_(l-1) + (k_l - 1) * j_(l-1) and j_l = j_(l-1) * s_l: the course's "
                 "models.receptive_fields is exactly this loop.",
@@ -196,7 +193,12 @@ register(Exercise(
     hints=("Unit (i, j) is centred at input pixel (i * jump + (jump - 1) / 2, j * jump + (jump - 1) / 2).",
            "A field rf pixels wide reaches (rf - 1) / 2 pixels each side of its centre.",
            "The corner may be negative: the field can stick out of the image (the conv layers' padding)."),
-    solution=_box_solution,
+    solution="""
+        def receptive_box(i, j, rf, jump):
+            centre_i, centre_j = i * jump + (jump - 1) / 2, j * jump + (jump - 1) / 2
+            return int(centre_i - (rf - 1) / 2), int(centre_j - (rf - 1) / 2)   # (top, left), may be < 0
+    """,
+    reference=_box_solution,
     typical_mistakes=(lambda i, j, rf, jump: (i * jump, j * jump),
                       lambda i, j, rf, jump: (i * jump - rf // 2, j * jump - rf // 2)),
     explanation="The field is centred on the unit; the explorers crop exactly this square "

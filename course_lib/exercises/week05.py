@@ -87,7 +87,14 @@ register(Exercise(
     hints=("At each position (n, i, j) the output is weight @ x[n, :, i, j] + bias.",
            "Move the channels last (permute), so each row is one position's C numbers; then one matmul.",
            "reshape alone does not move the channels last: it only reinterprets the memory."),
-    solution=_conv1x1_solution,
+    solution="""
+        def conv1x1(x, weight, bias):
+            n, c, h, w = x.shape
+            pixels = x.permute(0, 2, 3, 1).reshape(n * h * w, c)   # (N,C,H,W) -> (N,H,W,C) -> (N*H*W, C)
+            out = pixels @ weight.T + bias                          # the same FC at every position -> (N*H*W, K)
+            return out.view(n, h, w, -1).permute(0, 3, 1, 2)        # -> (N,H,W,K) -> (N,K,H,W)
+    """,
+    reference=_conv1x1_solution,
     typical_mistakes=(_conv1x1_no_permute, lambda x, weight, bias: torch.einsum("nchw,kc->nkhw", x, weight)),
     explanation="A 1x1 conv is one Linear(C, K) applied at every position with the same weights: "
                 "F.conv2d(x, W.view(K, C, 1, 1), b) computes exactly this.",
