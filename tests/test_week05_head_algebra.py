@@ -106,3 +106,13 @@ def test_break_it_larger_map_outcomes():
     assert week05.head_on_larger_map("conv1x1_flatten_fc", verbose=False) == "c"
     assert week05.head_on_larger_map("gap_fc", verbose=False) == "a"
     assert week05.conv_score_map_shape(10) == (1, 10, 4, 4) and week05.conv_score_map_shape(7) == (1, 10, 1, 1)
+
+
+def test_cam_overlay_uses_a_perceptually_uniform_map_with_a_colour_bar():
+    from course_lib import viz
+
+    fig = viz.cam_overlay(torch.rand(1, 28, 28), torch.randn(7, 7), "t", "3", 0.5)
+    cmaps = {im.get_cmap().name for ax in fig.axes for im in ax.images} - {"gray"}
+    assert cmaps == {"viridis"}
+    assert any(ax.get_label() == "<colorbar>" for ax in fig.axes)
+    assert not any(t.get_text() for ax in fig.axes[1:2] for t in ax.texts)  # no tiny numbers over the map
