@@ -77,9 +77,10 @@ def _require_browser() -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    """(server, browser): JupyterLab on a copy of notebooks/ + Chromium; both always stopped at the end."""
+    """(server, browser): JupyterLab on a copy of notebooks/ + Chromium; both stopped at the end of this module
+    (one sync Playwright per thread at a time: the other browser test modules start their own)."""
     _require_browser()
     from playwright.sync_api import sync_playwright
 
