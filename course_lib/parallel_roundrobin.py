@@ -177,3 +177,52 @@ def summary(path) -> dict:
         "moved": (single[-1] - param_vector(fresh_model(TrainConfig(**record["config"]), record["norm"])))
         .abs().max().item(),
     }
+
+
+# ----------------------------------------------------------------------------- the same arithmetic in one process
+
+
+def tiny_replicas(n: int, seed: int = 0) -> list[nn.Module]:
+    """n copies of one small model (no BatchNorm) with identical weights: 'replicas' inside one process."""
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 12), nn.ReLU(), nn.Linear(12, 3))
+    replicas = [model]
+    for _ in range(n - 1):
+        copy = nn.Sequential(nn.Flatten(), nn.Linear(16, 12), nn.ReLU(), nn.Linear(12, 3))
+        copy.load_state_dict(model.state_dict())
+        replicas.append(copy)
+    return replicas
+
+
+def simulate_replicas(n: int = 2, steps: int = 5, sync=None, batch: int = 8, lr: float = 0.5,
+                      seed: int = 0) -> dict:
+    """Round-robin batches over n replicas in one process (no torchrun): at step t replica r trains on
+    batch t*n + r; `sync(replicas)` (e.g. a gradient average) runs between backward and step. Returns
+    the replicas, the largest parameter distance to replica 0 after each step, and one model trained
+    on the n batches concatenated (the all-reduce's target)."""
+    gen = torch.Generator().manual_seed(seed + 1)
+    X = torch.randn(steps * n * batch, 4, 4, generator=gen)  # (images, H, W): tiny fake images
+    y = torch.randint(0, 3, (steps * n * batch,), generator=gen)
+    replicas = tiny_replicas(n, seed)
+    single = tiny_replicas(1, seed)[0]
+    opts = [torch.optim.SGD(m.parameters(), lr=lr) for m in replicas]
+    single_opt = torch.optim.SGD(single.parameters(), lr=lr)
+    distance = []
+    for step in range(steps):
+        for rank, (model, opt) in enumerate(zip(replicas, opts)):
+            Xb, yb = rank_batch(X, y, step, rank, n, batch)
+            opt.zero_grad(set_to_none=True)
+            nn.functional.cross_entropy(model(Xb), yb).backward()
+        if sync is not None:
+            sync(replicas)
+        for opt in opts:
+            opt.step()
+        rows = slice(step * n * batch, (step + 1) * n * batch)  # the n batches of this step, concatenated
+        single_opt.zero_grad(set_to_none=True)
+        nn.functional.cross_entropy(single(X[rows]), y[rows]).backward()
+        single_opt.step()
+        vectors = [param_vector(m) for m in replicas]
+        distance.append(max((v - vectors[0]).norm().item() for v in vectors))
+    return {"replicas": replicas, "distance": distance, "single": single,
+            "vs_single": (param_vector(replicas[0]) - param_vector(single)).abs().max().item()}
+

@@ -85,3 +85,23 @@ def test_round_robin_gives_batch_i_to_rank_i_mod_n():
             Xb, yb = parallel_roundrobin.rank_batch(X, y, step, rank, 2, 4)
             i = step * 2 + rank
             assert yb.tolist() == list(range(4 * i, 4 * i + 4))
+
+
+def test_replicas_in_one_process_drift_alone_and_match_one_model_when_gradients_are_averaged():
+    from course_lib.exercises.week07 import average_gradients
+
+    alone = parallel_roundrobin.simulate_replicas(n=3, steps=4, sync=None)
+    assert min(alone["distance"]) > 1e-3 and alone["vs_single"] > 1e-3
+    synced = parallel_roundrobin.simulate_replicas(n=3, steps=4, sync=average_gradients)
+    assert synced["distance"] == [0.0] * 4
+    # the reference, written out: one model, the 3 batches of each step concatenated
+    single = parallel_roundrobin.tiny_replicas(1)[0]
+    opt = torch.optim.SGD(single.parameters(), lr=0.5)
+    gen = torch.Generator().manual_seed(1)
+    X, y = torch.randn(4 * 3 * 8, 4, 4, generator=gen), torch.randint(0, 3, (4 * 3 * 8,), generator=gen)
+    for step in range(4):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(single(X[step * 24:(step + 1) * 24]), y[step * 24:(step + 1) * 24]).backward()
+        opt.step()
+    for p, q in zip(synced["replicas"][0].parameters(), single.parameters()):
+        assert torch.allclose(p, q, atol=1e-6)
