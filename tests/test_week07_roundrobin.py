@@ -105,3 +105,12 @@ def test_replicas_in_one_process_drift_alone_and_match_one_model_when_gradients_
         opt.step()
     for p, q in zip(synced["replicas"][0].parameters(), single.parameters()):
         assert torch.allclose(p, q, atol=1e-6)
+
+
+def test_the_command_line_knows_roundrobin_and_keeps_the_other_commands():
+    command, args = parallel.parse(["roundrobin", "--out", "x.pt", "--steps", "3"])
+    assert command == "roundrobin" and args.steps == 3 and args.batch_size == 32 and args.norm == "none"
+    assert parallel.parse(["grads", "--out", "g.pt"])[0] == "grads"
+    assert parallel.parse(["bench"])[0] == "bench"
+    command, args = parallel.parse(["--dataset", "mnist", "--epochs", "2"])
+    assert command == "train" and args.epochs == 2
