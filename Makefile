@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: lab test test-fast data bench clean-venv strip-notebooks
+.PHONY: lab test test-fast data bench clean-venv strip-notebooks site
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,13 @@ lab: data
 test: data
 	$(VENV)/bin/ruff check course_lib lessons tools tests benchmarks
 	COURSE_FAST=1 $(PY) -m pytest -ra $(PYTEST_ARGS)
+
+# The course website in site/: every notebook executed (full mode; `make site COURSE_FAST=1` for fast mode)
+# into build/ (cached copies reused while notebooks and course_lib are unchanged), rendered by mkdocs-jupyter.
+# Open it: python -m http.server -d site
+COURSE_FAST ?= 0
+site: data
+	COURSE_FAST=$(COURSE_FAST) $(PY) tools/site/build_site.py
 
 bench: data
 	$(PY) benchmarks/run_all.py

@@ -200,6 +200,14 @@ def layer_jump(backbone: str, layer: str | None = None, in_channels: int = 1) ->
 
 
 @answer_function
+def units_covering_image(backbone: str, size: int, layer: str | None = None, in_channels: int = 1) -> int:
+    """How many units of `layer` (default: the last) have a receptive field covering the whole size x size image."""
+    from . import models
+    from .patches import units_seeing_whole_input
+    return int(units_seeing_whole_input(models.make_backbone(backbone, in_channels), layer, size).sum())
+
+
+@answer_function
 def head_parameters(head: str, in_channels: int, num_classes: int, feature_hw: list | None = None,
                     reduced_channels: int | None = None) -> int:
     """count_parameters(make_head(...))."""
@@ -240,6 +248,18 @@ def class_map_shape(in_channels: int, num_classes: int, feature_hw: list, batch_
     head = make_head("conv1x1_gap", in_channels, num_classes)
     with torch.no_grad():
         return tuple(head.class_maps(torch.zeros(batch_size, in_channels, *_hw(feature_hw))).shape)
+
+
+@answer_function
+def conv_score_map_shape(in_channels: int, num_classes: int, feature_hw: list, input_hw: list) -> tuple[int, ...]:
+    """Shape of flatten_fc turned into an H x W conv (head_algebra), on one in_channels x input_hw map."""
+    import torch
+
+    from .head_algebra import flatten_fc_as_conv
+    from .heads import make_head
+    conv = flatten_fc_as_conv(make_head("flatten_fc", in_channels, num_classes, _hw(feature_hw)))
+    with torch.no_grad():
+        return tuple(conv(torch.zeros(1, in_channels, *_hw(input_hw))).shape)
 
 
 @answer_function

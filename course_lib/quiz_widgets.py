@@ -17,6 +17,8 @@ import ipywidgets as W
 from . import quiz
 from .quiz_progress import Progress
 
+# How the review marks each choice of a choice question: words every font can show.
+RIGHT_MARK, WRONG_MARK = "**right answer:**", "not this one:"
 _PLACEHOLDER = {"numeric": "a number, e.g. 5130", "shape": "a shape, e.g. (1, 28, 28)"}
 
 
@@ -74,6 +76,8 @@ class QuestionView:
         self.feedback = W.HTMLMath("")
         self.widget = W.VBox([self.prompt, self.input, self.check_button, self.feedback],
                              layout=W.Layout(border="1px solid #ddd", padding="6px", margin="4px 0"))
+        self.widget.add_class("course-quiz-question")  # CSS hooks for the browser tests
+        self.feedback.add_class("course-quiz-feedback")
         self.result: quiz.CheckResult | None = None
 
     def get_answer(self):
@@ -99,8 +103,9 @@ class QuestionView:
             self.input.value = "" if value is None else str(value)
 
     def show_result(self, result: quiz.CheckResult, previous: bool = False) -> None:
-        verdict = ('<span style="color:#1a7f37"><b>&#10004; Right.</b></span>' if result.correct else
-                   f'<span style="color:#b3261e"><b>&#10008; Not quite</b></span> - {html.escape(result.message)}')
+        # words, not dingbats: the verdict must not depend on a font the learner may lack
+        verdict = ('<span style="color:#1a7f37"><b>Right.</b></span>' if result.correct else
+                   f'<span style="color:#b3261e"><b>Not quite</b></span> - {html.escape(result.message)}')
         if result.correct and self.question.kind == "code":
             verdict += f" ({html.escape(result.message)})"
         if previous:
@@ -131,11 +136,12 @@ class QuizView:
         self.questions = [QuestionView(q, i, self._record, self._get_namespace)
                           for i, q in enumerate(_questions(questions), start=1)]
         self.score_label = W.HTML()
+        self.score_label.add_class("course-quiz-score")
         self.banner = W.HTML()
         if progress is not None:
             self._restore()
             if progress.problems:
-                self.banner.value = "".join(f'<p style="color:#b3261e">&#9888; {html.escape(p)}</p>'
+                self.banner.value = "".join(f'<p style="color:#b3261e"><b>Warning:</b> {html.escape(p)}</p>'
                                             for p in progress.problems)
         header = [W.HTML(f"<h3>{html.escape(title)}</h3>")] if title else []
         self.widget = W.VBox(header + [self.banner] + [v.widget for v in self.questions] + [self.score_label])
@@ -196,7 +202,8 @@ def review_markdown(bank_or_questions) -> str:
         expected = q.expected()
         if q.kind in ("single", "multiple"):
             right = {expected} if q.kind == "single" else set(expected)
-            lines += [f"- {'✅' if c in right else '▫️'} {c}" for c in q.choices] + [""]
+            # marked in words (an emoji renders as an empty box where no emoji font is installed)
+            lines += [f"- {RIGHT_MARK if c in right else WRONG_MARK} {c}" for c in q.choices] + [""]
         elif q.kind == "code":
             lines += [f"Solution (defines `{q.name}`):", "", "```python", q.solution.strip(), "```", "",
                       "A common mistake (the check rejects it):", "", "```python", q.common_mistake.strip(), "```", ""]

@@ -4,14 +4,18 @@
 # **Goals.** See that an image is a tensor of numbers; load MNIST, Fashion-MNIST (and CIFAR-10/100
 # when present) with `course_lib.data`; compute the normalization statistics; batch the data with a
 # `Dataset` + `DataLoader`, and with the faster in-memory loader the rest of the course uses.
+# Along the way: 6 exercises (predict, fill in, break it), each checked when you run its check cell.
 #
 # **Run modes.** `COURSE_FAST=1` (what CI runs) uses subsets; without it the notebook uses the full data.
 #
 # **Expected results - fast mode (`COURSE_FAST=1`):**
 # - MNIST/Fashion-MNIST tensors `(60000, 1, 28, 28)` uint8 and `(10000, 1, 28, 28)`; statistics from a
-#   6,000-image subset within 0.01 of the registry (measured: MNIST 0.1315 / 0.3090 vs 0.1307 / 0.3081).
-# - One pass over the 4,096-image fast subset takes ~0.1-0.2 s with either loader (too few batches
-#   for the difference to show; timings vary with machine load).
+#   6,000-image subset within 0.01 of the registry (measured: MNIST 0.1315 / 0.3090 vs 0.1307 / 0.3081,
+#   Fashion-MNIST 0.2857 / 0.3537 vs 0.2860 / 0.3530).
+# - One pass over the 4,096-image fast subset in batches of 128: DataLoader 0.06 s, InMemoryLoader 0.01 s
+#   (timings vary with machine load).
+# - The 6 exercise checks say "NOT ANSWERED YET" until you answer; the "forget /255" run (the same 1,000
+#   images in both modes) gives a maximum of 827.2 instead of 2.82.
 # - Without Fashion-MNIST (optional; both modes): a NOTE says so, and the explorer and the statistics
 #   use MNIST only.
 #
@@ -19,9 +23,9 @@
 # - Statistics over all 60,000 training images equal the registry to 4 decimals:
 #   MNIST mean 0.1307 std 0.3081, Fashion-MNIST mean 0.2860 std 0.3530.
 # - One pass over the 60,000 MNIST training images in batches of 128 (no training, loading only):
-#   DataLoader (per-image `__getitem__`) 1.24 s, InMemoryLoader (one tensor, normalized per batch) 0.06 s.
-# - Measured on: 2-core Intel Xeon CPU with AMX, no GPU, torch 2.14.1+cu130 (2026-11-25). The 2 cores were shared with
-#   other jobs during the run, so wall times are upper bounds; the fastest epoch shows the uncontended speed.
+#   DataLoader (per-image `__getitem__`) 2.67 s, InMemoryLoader (one tensor, normalized per batch) 0.34 s.
+# - Measured on: torch 2.14.1+cu130, AMD EPYC (avx512_bf16, no AMX), 2 CPU threads, no GPU (2026-11-30),
+#   2 cores shared with other jobs (load average 6-9), so wall times are upper bounds.
 
 # %%
 import time
@@ -30,7 +34,7 @@ import torch
 from IPython.display import display
 from torch.utils.data import DataLoader
 
-from course_lib import data, recipes, viz, widgets
+from course_lib import data, exercises, mistakes, recipes, viz, widgets
 
 FAST = data.is_fast_mode()
 print(recipes.environment_line(), "| COURSE_FAST=1 (subsets)" if FAST else "| full mode")
@@ -100,6 +104,17 @@ for name in ("cifar10", "cifar100"):
 # \hat{x} = \frac{x/255 - \mu_c}{\sigma_c}.$$
 #
 # The registry (`data.DATASETS`) stores $\mu, \sigma$; here we recompute them (fast mode: a subset).
+#
+# ### Exercise 1 - Predict: a black pixel after normalization
+#
+# MNIST's $\mu \approx 0.13$ and $\sigma \approx 0.31$ (printed below). What does a black pixel ($x = 0$)
+# become? Two decimals are enough.
+
+# %%
+my_answer = ...  # a number
+
+# %%
+exercises.check("week01/black-pixel", my_answer)
 
 # %%
 n = 6000 if FAST else None  # fast mode: a subset of the training images
@@ -130,6 +145,16 @@ print("len(ds) =", len(ds), "| ds[0] ->", tuple(image.shape), image.dtype, "labe
 #
 # A `DataLoader` asks the Dataset for `batch_size` items (in a shuffled order when `shuffle=True`) and
 # stacks them: images `(B, C, H, W)`, labels `(B,)`. The last batch may be smaller.
+
+# ### Exercise 2 - Predict: the shape of one batch
+#
+# `DataLoader(ds, batch_size=64)` over MNIST: what is the shape of the images `X` of one batch?
+
+# %%
+my_answer = ...  # a tuple
+
+# %%
+exercises.check("week01/batch-shape", my_answer)
 
 # %%
 loader = DataLoader(ds, batch_size=64, shuffle=True, generator=torch.Generator().manual_seed(0))
@@ -174,6 +199,23 @@ viz.bar_chart(times, f"one pass over {n_images} MNIST images, batches of 128", "
 #
 # Pick a class and an example: the image, the raw numbers in the red box, and the histogram of the
 # normalized values. The sliders only index tensors that are already in memory.
+#
+# ### Exercise 3 - Predict: what will the histogram show?
+#
+# Before moving the sliders: for most images, where is the tallest bar of the histogram of normalized values?
+#
+# - (a) at 0: normalization centres every image
+# - (b) below 0, at the value of a black pixel (-mean / std)
+# - (c) at the value of a white pixel ((1 - mean) / std)
+# - (d) nowhere in particular: the values are spread evenly
+#
+# Answer, run the check, then move the sliders below.
+
+# %%
+my_answer = ...  # "a", "b", "c" or "d"
+
+# %%
+exercises.check("week01/histogram-peak", my_answer)
 
 # %%
 explorer = widgets.SampleExplorer(fx_train, fy_train, fspec)
@@ -183,17 +225,74 @@ explorer
 # Static view (the explorer's default setting) for reading this notebook without a kernel
 explorer.static_figure()
 
+# %% [markdown]
+# ## 6. Your turn: normalization by hand
+#
+# ### Exercise 4 - Fill in: normalize a batch
+#
+# Write `normalize_batch(images, mean, std)`: uint8 images `(N, C, H, W)` and the data set's per-channel
+# `mean` and `std` (tuples, as in `data.get_spec(name)`) -> float images $(x/255 - \mu_c)/\sigma_c$. The
+# check compares it with `data.normalize` on 3-channel (CIFAR-shaped) batches.
+
+# %%
+def normalize_batch(images, mean, std):
+    ...  # your code
+
+
+# %%
+exercises.check("week01/normalize", normalize_batch)
+
+# %% [markdown]
+# ### Exercise 5 - Fill in: the per-channel statistics
+#
+# Write `channel_stats(images)`: uint8 images `(N, C, H, W)` -> a float64 tensor `(2, C)`, row 0 the mean
+# and row 1 the (population) std of `pixel/255` of each channel over all images. The check compares it with
+# `data.compute_stats`.
+
+# %%
+def channel_stats(images):
+    ...  # your code
+
+
+# %%
+exercises.check("week01/channel-stats", channel_stats)
+
+# %% [markdown]
+# ### Exercise 6 - Break it: forget the division by 255
+#
+# What happens to the normalized values if the code computes $(x - \mu)/\sigma$ with $x$ still in 0..255?
+#
+# - (a) nothing changes: the values are the same
+# - (b) the values are about 255 times too large: mean around 100 and a maximum in the hundreds
+# - (c) every value becomes 0
+# - (d) PyTorch raises an error about the dtype
+#
+# Predict, then run the cell after it (`mistakes.forgotten_255` on 1,000 MNIST training images).
+
+# %%
+my_prediction = ...  # "a", "b", "c" or "d"
+
+# %%
+run = mistakes.forgotten_255(x_train[:1000], spec)
+print(f"right:        mean {run.right_mean:7.3f}, std {run.right_std:7.3f}, max {run.right_max:7.2f}")
+print(f"without /255: mean {run.broken_mean:7.1f}, std {run.broken_std:7.1f}, max {run.broken_max:7.1f}")
+
+# %%
+exercises.check("week01/forget-255", my_prediction)
+
 # %% [markdown] tags=["summary"]
 # ## Summary
 #
 # - An image is a tensor `(C, H, W)`: MNIST/Fashion-MNIST `(1, 28, 28)`, CIFAR `(3, 32, 32)`;
 #   a batch is `(B, C, H, W)` and its labels `(B,)` (`int64` class indices).
 # - Raw pixels are `uint8` in 0..255; we feed the network $\hat x = (x/255 - \mu_c)/\sigma_c$ with the
-#   training set's per-channel mean $\mu_c$ and std $\sigma_c$ (MNIST 0.1307 / 0.3081).
+#   training set's per-channel mean $\mu_c$ and std $\sigma_c$ (MNIST 0.1307 / 0.3081). A black pixel becomes
+#   $-\mu/\sigma$ (MNIST -0.42): most normalized values pile up there, the strokes reach $(1-\mu)/\sigma$ (2.82).
 # - `Dataset`: `len(ds)` and `ds[i] -> (image, label)`; `DataLoader`: batches of `batch_size`,
 #   shuffled each epoch for training, `ceil(N / B)` batches per epoch.
 # - Keeping the whole dataset as one tensor and normalizing a batch at a time
-#   (`data.InMemoryLoader`) gives the same numbers much faster (60,000 images: 0.06 s vs 1.24 s here).
+#   (`data.InMemoryLoader`) gives the same numbers much faster (60,000 images: 0.34 s vs 2.67 s for the
+#   DataLoader, measured on a shared 2-core AMD EPYC).
 
 # %% tags=["summary"]
 from course_lib import data

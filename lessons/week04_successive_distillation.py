@@ -4,20 +4,35 @@
 # **Goals.** A convolution slides a small kernel over an image. Hand-set kernels (Sobel) find edges and
 # gradients in a real photo; a trained network learns its own kernels, and each layer distils the
 # previous layer's maps into smaller maps with more channels, each unit seeing a larger patch of the
-# input (its *receptive field*).
+# input (its *receptive field*). Then we *see* the distillation: for every layer and channel, the input
+# patches of the whole test set that activate it most (Zeiler & Fergus 2014).
 #
 # **Expected results - fast mode (`COURSE_FAST=1`):**
 # - Hand-set Sobel kernels equal scikit-image's `sobel_v`/`sobel_h`/`sobel` inside the photo (max
 #   difference ~1e-7); a 1x1 convolution reproduces `rgb2gray`.
-# - MNIST recipe capped to 1 epoch on 4,096 images: test accuracy 38.7 % (expect 20-60 %; the
-#   feature maps are still rough); receptive fields 3, 5, 6, 10, 14, 16, 24, 32, 40 px, confirmed by
-#   backpropagation (the last two are clipped to the 28-px image).
+# - MNIST recipe capped to 1 epoch on 4,096 images: test accuracy 34.2 % (expect 20-60 %; the feature maps
+#   are still rough); receptive fields 3, 5, 6, 10, 14, 16, 24, 32, 40 px, confirmed by backpropagation (the
+#   last two are clipped to the 28-px image). For one image, the gradient of the central `pool2` unit is zero
+#   at all 528 pixels outside its 16x16 field and at 63 of the 256 inside it (25 %).
+# - 9 of the 49 units of the last 7x7 map see the whole image (in both modes: it is arithmetic, checked by
+#   gradients); the corner units see 62 % of it.
+# - Patches: the Fashion-MNIST network, 1 epoch on 4,096 images (test accuracy 42.1 %), top 9 of the 1,024
+#   test images per channel, 3 px (`conv1_1`) to 40 px (`conv3_3`) wide. A channel's top 9 images share one
+#   label 39 % of the time at `conv1_1`, 83 % at `conv3_3` (averaged over the channels).
+# - Without Fashion-MNIST (optional): a NOTE says so and the patches come from the MNIST network (33 % and
+#   81 %).
 #
 # **Expected results - full mode:**
-# - The default MNIST recipe (8 epochs on 60,000 images): test accuracy 99.43 % after 66.1 s of
-#   training (the same seeded run as week 3, identical accuracies). Receptive fields as in fast mode.
-# - Measured on: 2-core Intel Xeon CPU with AMX, no GPU, torch 2.14.1+cu130 (2026-11-25), cores not
-#   shared with other jobs during the run.
+# - The default MNIST recipe (8 epochs on 60,000 images): test accuracy 99.46 % after 263 s of training (22-44 s
+#   per epoch on the shared machine below; the README's 67 s is from an unshared 2-core Intel Xeon with AMX). Receptive fields
+#   and the 9 units as in fast mode; the central `pool2` unit's gradient is zero at 65 of the 256 pixels
+#   inside its field (25 %).
+# - Patches: the Fashion-MNIST recipe (3 epochs, 60,000 images): test accuracy 78.19 %, 87.34 %, 89.66 % after
+#   epochs 1-3 (92 s); top 9 of the 10,000 test images per channel; one label shared 33 % of the time at
+#   `conv1_1`, 92 % at `conv3_3`: the deep channels respond to coats, dresses, bags, shirts.
+# - The whole notebook: 405 s here in full mode, 21 s in fast mode.
+# - Measured on: torch 2.14.1+cu130, AMD EPYC (Zen 5, avx512_bf16, no AMX), 2 CPU threads, no GPU
+#   (`recipes.environment_line()`), 2026-11-30; the 2 cores were shared with other jobs (load average 6-9).
 
 # %%
 import skimage
@@ -25,7 +40,8 @@ import torch
 from skimage import color, filters
 from torch import nn
 
-from course_lib import data, models, recipes, train, viz, widgets
+from course_lib import data, exercises, models, patch_explorer, patches, recipes, train, viz, widgets
+from course_lib.exercises import week04 as week04_exercises
 
 FAST = data.is_fast_mode()
 device = train.get_device()
@@ -102,7 +118,21 @@ model.eval()
 print(f"test accuracy {history.test_acc[-1]:.2%} after {sum(history.seconds):.1f} s of training")
 assert history.test_acc[-1] > (0.1 if FAST else 0.99)
 first = model.backbone.layers.conv1_1[0].weight.detach().cpu()  # (8,1,3,3)
-viz.feature_map_grid(first[:, 0], "the learned 3x3 kernels of conv1_1 (compare with Sobel)")
+viz.feature_map_grid(first[:, 0], "the learned 3x3 kernels of conv1_1 (compare with Sobel), one colour scale",
+                     shared_scale=True, size=1.4)
+
+# %% [markdown]
+# ### Exercise 1 (Predict): the shape after `pool2`
+#
+# `mnist_small` is conv1_1, conv1_2, pool1, conv2_1, conv2_2, pool2, conv3_1, conv3_2, conv3_3 (3x3 convs with
+# padding 1; 2x2 max-pools with stride 2; 8, 8, 12, 12, 12, 14, 16 channels). A batch of 32 MNIST images goes
+# in. What is the shape of `pool2`'s output? Write a tuple, run the check, then compare with the table below.
+
+# %%
+my_answer = ...  # a tuple (N, C, H, W)
+
+# %%
+exercises.check("week04/pool-shape", my_answer)
 
 # %%
 _, test_loader = data.get_loaders("mnist", batch_size=256)
@@ -132,7 +162,28 @@ explorer.static_figure(layer="conv2_1", channel=0, image=0)
 
 # %%
 viz.layer_overview({k: v[0] for k, v in explorer.maps.items()}, explorer.images[0],
-                   title="successive distillation: each row is one layer's first 6 channels")
+                   title="successive distillation: each row is one layer's first 6 channels (one colour scale per row)")
+
+# %% [markdown]
+# ### Exercise 2 (Break it): feature maps without `model.eval()`
+#
+# The explorer computes its maps in eval mode. Suppose you forget `model.eval()` and compute the feature maps
+# of 32 images in training mode. What happens? Answer `"a"`, `"b"` or `"c"`:
+#
+# - (a) nothing: the maps are the same in train and eval mode
+# - (b) the maps change: BatchNorm normalizes with this batch's own mean and variance (and overwrites its
+#   running statistics)
+# - (c) an error: feature maps can only be computed in eval mode
+
+# %%
+my_prediction = ...  # "a", "b" or "c"
+
+# %%
+# the broken variant, run on a copy of the model (yours is left as it is)
+broken = week04_exercises.feature_maps_in_train_mode(model, X)
+
+# %%
+exercises.check("week04/forget-eval", my_prediction)
 
 # %% [markdown]
 # ## 3. Receptive fields
@@ -142,8 +193,38 @@ viz.layer_overview({k: v[0] for k, v in explorer.maps.items()}, explorer.images[
 #
 # $$r_\ell = r_{\ell-1} + (k_\ell - 1)\, j_{\ell-1}, \qquad j_\ell = j_{\ell-1}\, s_\ell, \qquad r_0 = j_0 = 1.$$
 #
-# `course_lib.models.receptive_fields` computes it; backpropagation measures it: the gradient of a unit
-# with respect to the input is non-zero exactly on its receptive field.
+# ### Exercise 3 (Predict): the receptive field after `conv2_1`
+#
+# Use the recursion by hand on conv1_1, conv1_2 (3x3, stride 1), pool1 (2x2, stride 2), conv2_1 (3x3, stride 1).
+
+# %%
+my_answer = ...  # a number of input pixels
+
+# %%
+exercises.check("week04/rf-after-layer", my_answer)
+
+# %% [markdown]
+# ### Exercise 4 (Fill in): the recursion as code
+#
+# `layers` is a list of `(kernel_size, stride)`, one per layer, in order. Return the receptive field after each
+# layer. The check runs your function on three backbones and compares with `models.receptive_fields`.
+
+# %%
+def receptive_field(layers):
+    """[(kernel_size, stride), ...] -> [receptive field after each layer]."""
+    ...  # your code: walk the layers keeping r and the jump
+
+
+print(week04_exercises.layer_kernels(model.backbone))  # mnist_small's (kernel_size, stride), layer by layer
+
+# %%
+exercises.check("week04/rf-recursion", receptive_field)
+
+# %% [markdown]
+# `course_lib.models.receptive_fields` computes the recursion; backpropagation measures it. The gradient of a
+# unit with respect to the input is **zero outside its receptive field** (those pixels cannot change it). Over
+# many inputs, the pixels where it is non-zero for at least one input fill the whole field, so the union over
+# 64 random images measures its size:
 
 # %%
 rfs = models.receptive_fields(model.backbone)
@@ -153,7 +234,7 @@ print("layer     rf  jump  measured (rows)")
 for name, rf, jump in rfs:
     i = (fmaps[name].shape[2] - 1) // 2  # a central unit
     grad, = torch.autograd.grad(fmaps[name][:, :, i, i].sum(), x_rand, retain_graph=True)
-    rows = (grad.abs().sum((0, 1, 3)) > 0).nonzero().flatten()
+    rows = (grad.abs().sum((0, 1, 3)) > 0).nonzero().flatten()  # union over 64 images and every channel
     centre = i * jump + (jump - 1) / 2
     lo, hi = max(0, centre - (rf - 1) / 2), min(27, centre + (rf - 1) / 2)  # clipped to the image
     print(f"{name:8s} {rf:3d} {jump:5d}  {rows.min().item():2d}..{rows.max().item():2d} "
@@ -161,6 +242,151 @@ for name, rf, jump in rfs:
     assert (rows.min().item(), rows.max().item()) == (lo, hi)
 viz.bar_chart({name: rf for name, rf, _ in rfs}, "receptive field after each layer (input is 28 px)",
               "pixels", fmt="{:.0f}")
+
+# %% [markdown]
+# **For one image, the gradient can also be zero *inside* the field.** A ReLU whose input is negative passes no
+# gradient, and a 2x2 max-pool passes it only to the largest of its 4 inputs. Take one test image and the
+# strongest channel of the central `pool2` unit: its field is 16x16 px, but the max-pool listens to one
+# `conv2_2` unit, whose field is 14x14, and ReLUs on the way may be off.
+
+# %%
+layer, image = "pool2", 0
+rf_of = {name: (rf, jump) for name, rf, jump in rfs}
+x0 = X[image]
+with torch.no_grad():
+    m = model.backbone.feature_maps(x0[None].to(device))[layer][0].cpu()  # (1,1,28,28) -> (12,7,7)
+i = j = m.shape[1] // 2  # the central unit, whose field lies inside the image
+channel = int(m[:, i, j].argmax())
+assert m[channel, i, j] > 0  # the unit is on: its gradient is not zero everywhere
+grad = patches.unit_input_gradient(model, x0, layer, channel, (i, j))[0]  # (1,28,28) -> (28,28)
+box = patches.receptive_box(i, j, *rf_of[layer], patches.unit_offsets(model.backbone)[layer])
+inside = torch.zeros(28, 28, dtype=torch.bool)
+inside[max(box[0], 0):box[2] + 1, max(box[1], 0):box[3] + 1] = True
+zero_inside = int((grad[inside] == 0).sum())
+assert (grad[~inside] == 0).all()  # zero outside the receptive field: always
+assert zero_inside > 0  # and, for this one image, zero at some pixels inside it too
+print(f"{layer} unit ({i}, {j}), channel {channel}, image {image}: field rows {box[0]}..{box[2]}, columns "
+      f"{box[1]}..{box[3]} ({int(inside.sum())} px); the gradient is 0 at all {int((~inside).sum())} pixels outside "
+      f"and at {zero_inside} of the {int(inside.sum())} pixels inside ({zero_inside / int(inside.sum()):.0%})")
+patch_explorer.gradient_figure(explorer.images[image], grad, box, f"one {layer} unit, one image: zero outside its "
+                               "field, and zero at some pixels inside it")
+
+# %% [markdown]
+# ### Exercise 5 (Predict): which units of the last layer see the whole image?
+#
+# A `conv3_3` unit has a 40-px receptive field and the image is 28 px wide. But the field is centred on its
+# unit, and the 7x7 units sit at different places. How many of the 49 units have a field that covers all of
+# the 28x28 image?
+
+# %%
+my_answer = ...  # a number between 0 and 49
+
+# %%
+exercises.check("week04/units-covering-image", my_answer)
+
+# %% [markdown]
+# The arithmetic says which units see everything; backpropagation checks it (the union of non-zero gradients
+# over 64 random images covers all 784 pixels exactly for those units). Each number below is the share of the
+# image a unit of `conv3_3` can see:
+
+# %%
+last = rfs[-1][0]
+covers = patches.units_seeing_whole_input(model.backbone, last)  # (7,7) bool, from the receptive-field arithmetic
+out = fmaps[last]
+seen = torch.zeros(out.shape[2:])
+for i in range(out.shape[2]):
+    for j in range(out.shape[3]):
+        grad, = torch.autograd.grad(out[:, :, i, j].sum(), x_rand, retain_graph=True)
+        seen[i, j] = (grad.abs().sum((0, 1)) > 0).float().mean()  # share of the 784 pixels that change it
+assert torch.equal(seen == 1, covers)
+assert int(covers.sum()) == week04_exercises.units_covering_image()
+print(f"share of the image each {last} unit sees ({int(covers.sum())} of {covers.numel()} see all of it):")
+for row in seen:
+    print("  " + "  ".join(f"{v:4.0%}" for v in row.tolist()))
+
+# %% [markdown]
+# ### Exercise 6 (Fill in): where a unit's field starts
+#
+# In `mnist_small`, unit $(i, j)$ of a layer with jump $j_\ell$ is centred at input pixel
+# $(i\,j_\ell + (j_\ell - 1)/2,\; j\,j_\ell + (j_\ell - 1)/2)$. Return the `(top, left)` corner of its field of
+# `rf` pixels (it may be negative: the field can stick out of the image). The next section crops exactly these
+# squares.
+
+# %%
+def receptive_box(i, j, rf, jump):
+    """(top, left) input pixel of the receptive field of unit (i, j)."""
+    ...  # your code
+
+
+# %%
+exercises.check("week04/receptive-box", receptive_box)
+
+# %% [markdown]
+# ## 4. Successive distillation made visible: what each channel looks for
+#
+# A feature map shows one image at a time. To see what a *channel* responds to, go through the whole test set:
+# for each image take the channel's strongest unit, keep the 9 images where it is strongest, and crop from each
+# the receptive field of that unit (Zeiler & Fergus 2014). Layer 1's patches are 3 px wide: at most an edge or a
+# corner; the deeper layers' patches grow to strokes and parts, then to whole shapes: `conv3_3`'s 40-px fields are
+# larger than the image (light blue: outside the image, where the convolutions pad with zeros).
+#
+# Fashion-MNIST's garments have more varied parts than digits (collars, sleeves, soles), so we train the same
+# backbone on it with its recipe; without it (optional) we use the MNIST network above.
+
+# %%
+distill_dataset = "fashion_mnist" if data.is_available("fashion_mnist") else "mnist"
+distill_spec = data.get_spec(distill_dataset)
+if distill_dataset == "mnist":
+    print("NOTE: Fashion-MNIST is not on this machine (`make data` printed why, and how to get it): "
+          "the patches below come from the MNIST network trained above.")
+    distill_model = model
+else:
+    distill_model, distill_history = recipes.run_training(recipes.default_config(distill_dataset))
+    print(f"test accuracy {distill_history.test_acc[-1]:.2%} after {sum(distill_history.seconds):.1f} s of training")
+    assert distill_history.test_acc[-1] > (0.1 if FAST else 0.85)
+distill_model.eval()
+_, loader = data.get_loaders(distill_dataset, batch_size=1024)
+X_all, y_all = (torch.cat(t) for t in zip(*loader))  # the test set (fast mode: its 1,024-image subset)
+top = patches.top_patches(distill_model, X_all, k=9, spec=distill_spec)  # computed once: the sliders only index it
+print(f"{len(X_all):,} {distill_dataset} test images; for each layer and channel, the 9 strongest:")
+print("layer     channels  patch (= receptive field)  top-9 images with the same label")
+share = {}
+for name, layer_patches in top.layers.items():
+    assert layer_patches.patches.shape[-2:] == (layer_patches.rf, layer_patches.rf)
+    share[name] = float(patches.top_label_share(layer_patches, y_all).mean())
+    print(f"{name:8s} {layer_patches.channels:9d}  {layer_patches.rf:3d} x {layer_patches.rf:<3d}"
+          f"                  {share[name]:.0%}")
+
+# %%
+first_layer, last_layer = list(share)[0], list(share)[-1]
+trend = "more" if share[last_layer] > share[first_layer] else "not more"
+print(f"In this run a {last_layer} channel's top 9 images share one label {share[last_layer]:.0%} of the time on "
+      f"average, {first_layer}'s {share[first_layer]:.0%}: the deep channels are {trend} specific to one class.")
+
+# %% [markdown]
+# The overview (a static figure, readable without a kernel): one row per layer, the 4 strongest patches of the
+# first 6 channels. Patches of every row are drawn at the same size; the label says their real size.
+
+# %%
+patch_explorer.patch_overview(top, ["conv1_1", "conv1_2", "conv2_2", "conv3_1", "conv3_3"])
+
+# %% [markdown]
+# **Explore:** any layer, any channel. The right panel shows where the strongest patch lies in its image.
+
+# %%
+patch_view = patch_explorer.PatchExplorer(top, y_all, distill_spec.classes)
+patch_view.show(layer="conv2_2", channel=0)
+patch_view
+
+# %%
+# The explorer only indexes what top_patches computed; the strongest patch is the crop of its image:
+view = patch_view.show(layer="conv3_1", channel=2)
+layer_patches = top.layers["conv3_1"]
+assert torch.equal(view.data.nan_to_num(-1), layer_patches.patches[2].nan_to_num(-1))
+t, left, _, _ = layer_patches.box(2, 0)
+crop = patches.crop_box(top.images[int(layer_patches.image_index[2, 0])], t, left, layer_patches.rf)[0]
+assert torch.equal(crop.nan_to_num(-1), view.data[0].nan_to_num(-1))
+patch_view.static_figure(layer="conv3_3", channel=0)
 
 # %% [markdown] tags=["summary"]
 # ## Summary
@@ -170,14 +396,21 @@ viz.bar_chart({name: rf for name, rf, _ in rfs}, "receptive field after each lay
 #   $|\nabla x| = \sqrt{(K_x*x)^2 + (K_y*x)^2}$.
 # - A 1x1 convolution mixes channels at each pixel (e.g. RGB -> gray with 0.2125, 0.7154, 0.0721).
 # - A trained network learns its kernels; each layer distils the previous maps: spatial size shrinks
-#   (pooling), channels grow, each unit sees more of the input.
-# - Receptive field: $r_\ell = r_{\ell-1} + (k_\ell-1)\,j_{\ell-1}$, $j_\ell = j_{\ell-1} s_\ell$; it is where the
-#   gradient of a unit w.r.t. the input is non-zero.
+#   (pooling), channels grow, each unit sees more of the input. Compute feature maps in eval mode
+#   (`model.eval()`): in training mode BatchNorm uses the batch's own statistics.
+# - Receptive field: $r_\ell = r_{\ell-1} + (k_\ell-1)\,j_{\ell-1}$, $j_\ell = j_{\ell-1} s_\ell$. The gradient of a
+#   unit w.r.t. the input is zero outside its field; for one image it can be zero inside too (ReLU off,
+#   max-pool passing one input of 4), so the field is measured by the union over many inputs.
+# - A field is centred on its unit: in `mnist_small` the last layer's fields are 40 px, but only the 3x3 central
+#   units of the 7x7 map see the whole 28x28 image.
+# - Top-activating patches (Zeiler & Fergus): for each channel, the receptive-field crops of the images that
+#   activate it most; small edges in layer 1, larger parts and whole shapes deeper.
 
 # %% tags=["summary"]
-from course_lib import models
+from course_lib import models, patches
 
 backbone = models.build_model("mnist", "gap_fc").backbone
 print("layer     receptive field  jump")
 for name, rf, jump in models.receptive_fields(backbone):
     print(f"{name:8s} {rf:10d} px  {jump:5d}")
+print("units of the last 7x7 map that see the whole image:", int(patches.units_seeing_whole_input(backbone).sum()))
