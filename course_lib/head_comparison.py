@@ -50,7 +50,7 @@ def _twin_vector(model: nn.Module) -> torch.Tensor:
 
 
 def train_twins(dataset: str = "mnist", dtype: torch.dtype = torch.float64, train_size: int = 4096,
-                epochs: int = 1, seed: int = 0, share: bool = True, root=None,
+                epochs: int = 1, seed: int = 0, share: bool = True, root: str | None = None,
                 schedule: str = "constant") -> TwinRun:
     """Train gap_fc and conv1x1_gap on identical batches from identical weights (`share`: also copy
     gap_fc's Linear into the 1x1 conv with `heads.share_fc_weights`, which the seed already made equal).

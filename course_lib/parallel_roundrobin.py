@@ -20,6 +20,8 @@ import argparse
 import contextlib
 import time
 from dataclasses import asdict
+from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.distributed as dist
@@ -55,12 +57,13 @@ def fresh_model(config: TrainConfig, norm: str) -> nn.Module:
     return with_norm(build_model(config.dataset, config.head, config.backbone or None), norm)
 
 
-def batch_stream(config: TrainConfig, world_size: int, steps: int):
+def batch_stream(config: TrainConfig, world_size: int, steps: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(X, y, indices) of steps*N batches of B images; batch i is rows i*B ... (i+1)*B - 1."""
     return fixed_batch(config, steps * world_size * config.batch_size)
 
 
-def rank_batch(X: torch.Tensor, y: torch.Tensor, step: int, rank: int, world_size: int, batch: int):
+def rank_batch(X: torch.Tensor, y: torch.Tensor, step: int, rank: int, world_size: int,
+               batch: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Round-robin: at `step`, rank r trains on batch step*N + r of the stream."""
     i = step * world_size + rank
     return X[i * batch:(i + 1) * batch], y[i * batch:(i + 1) * batch]  # (N*B*steps,...) -> (B,...)
@@ -79,6 +82,7 @@ class Timeline:
 
     @contextlib.contextmanager
     def span(self, phase: str, step: int, what: str):
+        """Record the block inside (a `with`) as one span of this rank."""
         begin = time.perf_counter()
         yield
         self.events.append((phase, step, what, begin - self.t0, time.perf_counter() - self.t0))
@@ -90,7 +94,8 @@ def _gather(vector: torch.Tensor, world_size: int) -> torch.Tensor:
     return torch.stack(rows)  # (N, P)
 
 
-def run_phase(phase: str, config: TrainConfig, ctx, X, y, steps: int, norm: str, timeline: Timeline) -> dict:
+def run_phase(phase: str, config: TrainConfig, ctx, X: torch.Tensor, y: torch.Tensor, steps: int, norm: str,
+              timeline: Timeline) -> dict:
     """Train `steps` round-robin steps in `phase`; the parameter distance between ranks after each."""
     n, B = ctx.world_size, config.batch_size
     model = fresh_model(config, norm).to(ctx.device)
@@ -161,7 +166,7 @@ def single_process_run(record: dict) -> torch.Tensor:
     return torch.stack(trajectory)
 
 
-def summary(path) -> dict:
+def summary(path: str | Path) -> dict:
     """The run at `path` and the comparisons the lesson asserts: drift, equality, DDP vs by hand."""
     record = load_checkpoint(path)
     phases = record["phases"]
@@ -194,8 +199,8 @@ def tiny_replicas(n: int, seed: int = 0) -> list[nn.Module]:
     return replicas
 
 
-def simulate_replicas(n: int = 2, steps: int = 5, sync=None, batch: int = 8, lr: float = 0.5,
-                      seed: int = 0) -> dict:
+def simulate_replicas(n: int = 2, steps: int = 5, sync: Callable[[list[nn.Module]], None] | None = None,
+                      batch: int = 8, lr: float = 0.5, seed: int = 0) -> dict:
     """Round-robin batches over n replicas in one process (no torchrun): at step t replica r trains on
     batch t*n + r; `sync(replicas)` (e.g. a gradient average) runs between backward and step. Returns
     the replicas, the largest parameter distance to replica 0 after each step, and one model trained
