@@ -38,7 +38,8 @@ rank 0 writes the checkpoint (on its node's disk) and reads it back on resume, t
 resuming needs no shared filesystem, only the same node as rank 0.
 
 Other commands (parallel_checks.py): `... -m course_lib.parallel grads --out g.pt` (the per-rank and
-all-reduced gradients of one batch) and `... bench --out b.json` (throughput: 1 process vs N).
+all-reduced gradients of one batch) and `... bench --out b.json` (throughput: 1 process vs N);
+parallel_roundrobin.py: `... roundrobin --out rr.pt` (round-robin batches: replicas alone, all-reduce by hand, DDP).
 Fault injection for the tests and the lesson: COURSE_DDP_CRASH_RANK=r [COURSE_DDP_CRASH_EPOCH=e, default 2]
 kills rank r with SIGKILL at the start of epoch e.
 """
@@ -47,6 +48,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import gc
+import importlib
 import math
 import os
 import signal
@@ -81,6 +83,8 @@ from .train import (
     train_epoch,
 )
 
+# the other commands: name -> the module holding `add_arguments` and `<name>_command`
+COMMANDS = {"grads": "parallel_checks", "bench": "parallel_checks", "roundrobin": "parallel_roundrobin"}
 ENV_VARS = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")  # set by torchrun
 DEFAULT_TIMEOUT_S = 300.0
 
@@ -384,7 +388,7 @@ def train_ddp(config: TrainConfig, ctx: Context, params_out: str = "") -> tuple[
 
 
 def build_parser(command: str) -> argparse.ArgumentParser:
-    """The flags of `command` (train | grads | bench): every TrainConfig field plus a few of its own."""
+    """The flags of `command` (train | grads | bench | roundrobin): every TrainConfig field plus a few of its own."""
     parser = argparse.ArgumentParser(prog=f"torchrun ... -m course_lib.parallel {command}",
                                      description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_config_arguments(parser)
@@ -394,16 +398,14 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     if command == "train":
         parser.add_argument("--params-out", default="", help="write every rank's final parameters here")
     else:
-        from .parallel_checks import add_arguments
-
-        add_arguments(parser, command)
+        importlib.import_module(f"{__package__}.{COMMANDS[command]}").add_arguments(parser, command)
     return parser
 
 
 def parse(argv: Sequence[str]) -> tuple[str, argparse.Namespace]:
     """(command, flags); flags not given fall back to the dataset's tuned recipe, as in `course_lib train`."""
     argv = list(argv)
-    command = argv.pop(0) if argv and argv[0] in ("train", "grads", "bench") else "train"
+    command = argv.pop(0) if argv and argv[0] in ("train", *COMMANDS) else "train"
     parser = build_parser(command)
     args = parser.parse_args(argv)
     from .recipes import RECIPES
@@ -425,9 +427,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command == "train":
             train_ddp(config, ctx, args.params_out)
         else:
-            from . import parallel_checks
-
-            getattr(parallel_checks, f"{command}_command")(config, ctx, args)
+            module = importlib.import_module(f"{__package__}.{COMMANDS[command]}")
+            getattr(module, f"{command}_command")(config, ctx, args)
         teardown()  # only after success: after a failure, leaving the group could wait on a dead peer
     except DistributedError as exc:  # about this very process: every rank says it
         print(f"error: {exc}", file=sys.stderr, flush=True)
