@@ -1,12 +1,14 @@
 """Explorer frames in milliseconds: a Figure laid out and drawn once, then only what a slider changed.
 
-`viz.to_png` lays a figure out, draws every artist and compresses the PNG hard: 150-350 ms per new setting
-on 2 shared cores. Between two settings of an explorer only a few things change (an image, a title, a box,
-the numbers written in cells and on a colour bar). A `LiveFigure` keeps the explorer's Figure with its layout
-frozen after the first draw, keeps the pixels of everything else, and per frame restores them and redraws
-only the changed ("dynamic") artists with matplotlib's own renderer. `TextStamps` paints short texts (cell
-values, colour-bar labels) from FreeType bitmaps cached per string, and `encode_png` writes the pixels as a
-lossless PNG in about 1 ms (zlib level 1 after PNG's "up" filter). Matplotlib's object API only, no pyplot.
+`viz.to_png` lays a figure out, draws every artist and compresses the PNG hard: hundreds of milliseconds
+per new setting on 2 shared cores (`benchmarks/slider_render.py`). Between two settings of an explorer only
+a few things change (an image, a title, a box, the numbers written in cells and on a colour bar). A
+`LiveFigure` keeps the explorer's Figure with its layout frozen after the first draw, keeps the pixels of
+everything else, and per frame restores them and redraws only the changed ("dynamic") artists: images
+colour-mapped and painted with Agg's nearest sampling, one-line texts (titles, cell values, colour-bar
+labels) by `TextStamps` from FreeType bitmaps cached per string, the rest by matplotlib's own renderer.
+`encode_png` writes the pixels as a lossless PNG in about 1 ms (zlib level 1 after PNG's "up" filter).
+Matplotlib's object API only, no pyplot; a LiveFigure belongs to one thread.
 """
 from __future__ import annotations
 
@@ -193,7 +195,7 @@ class ColorbarTicks:
     def paint(self, px: np.ndarray, renderer) -> None:
         """Draw the ticks for the mappable's (vmin, vmax) onto the canvas, then their labels onto `px`."""
         norm, ax = self.cbar.mappable.norm, self.cbar.ax
-        ax.set_ylim(norm.vmin, norm.vmax)  # the long axis is in data units: the locator and formatter read it
+        self.axis.set_view_interval(norm.vmin, norm.vmax, ignore=True)  # data units: what locator, formatter read
         eps = 1e-9 * (norm.vmax - norm.vmin)
         locs = [v for v in self.axis.get_major_locator()() if norm.vmin - eps <= v <= norm.vmax + eps]
         formatter = self.axis.get_major_formatter()
