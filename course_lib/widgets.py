@@ -59,7 +59,7 @@ class Explorer:
         self.defaults = {k: c.value for k, c in controls.items()}
         self.last: View | None = None
         self._syncing = False
-        self._pngs = fast_render.LRU(PNG_CACHE_SIZE)  # setting -> PNG bytes (the drawing-ahead thread adds too)
+        self._pngs = fast_render.LRU(PNG_CACHE_SIZE)  # setting -> PNG bytes (the background thread adds too)
         self._live = fast_render.LRU(LIVE_LAYOUTS)  # layout -> LiveFigure
         self._ahead: threading.Thread | None = None
         for c in controls.values():
@@ -94,7 +94,7 @@ class Explorer:
         self.image.value = view.png
         self.caption.value = f"<b>{view.title}</b>"
         self.last = view
-        self._draw_ahead(self._settings_ahead(view))
+        self._run_ahead(self._jobs_ahead(view))
         return view
 
     def _draw_png(self, view: View) -> bytes:
@@ -105,26 +105,19 @@ class Explorer:
         """The explorer's LiveFigure for `layout` (built by `build` on first use; the last few kept)."""
         return self._live.get(layout, build)
 
-    def _settings_ahead(self, view: View) -> list[dict[str, Any]]:
-        """Settings worth drawing before they are asked for (only where `_draw_png` builds a new Figure)."""
+    def _jobs_ahead(self, view: View) -> list[Callable[[], object]]:
+        """Work worth doing before it is asked for, in a background thread: each job builds its own Figure and
+        only then stores it (a PNG, a LiveFigure) in a cache, so the thread never touches what a slider uses."""
         return []
 
-    def _draw_ahead(self, settings: list[dict[str, Any]]) -> None:
-        """Draw the `settings` not cached yet in one background thread, which nothing ever waits for."""
-        if not settings or (self._ahead is not None and self._ahead.is_alive()):
-            return
-        views = [self.view(**(self.defaults | s)) for s in settings[:PNG_CACHE_SIZE // 2]]  # bounded work
-        views = [v for v in views if _key(v) not in self._pngs]
-        if views:
-            def draw_all() -> None:
-                for v in views:
-                    self._pngs.get(_key(v), lambda: self._draw_png(v))
-
-            self._ahead = threading.Thread(target=draw_all, daemon=True, name="explorer-ahead")
+    def _run_ahead(self, jobs: list[Callable[[], object]]) -> None:
+        """Run `jobs` one after another in one daemon thread (none while one still runs); nothing waits for it."""
+        if jobs and (self._ahead is None or not self._ahead.is_alive()):
+            self._ahead = threading.Thread(target=lambda: [job() for job in jobs], daemon=True, name="explorer-ahead")
             self._ahead.start()
 
     def wait_ahead(self, timeout: float | None = None) -> bool:
-        """Wait for the drawing-ahead thread (tests, benchmarks; a slider never waits); True if there was one."""
+        """Wait for the background thread (tests, benchmarks; a slider never waits); True if there was one."""
         if self._ahead is None:
             return False
         self._ahead.join(timeout)
@@ -298,7 +291,7 @@ class FeatureMapExplorer(Explorer):
 
     def _draw_png(self, view: View) -> bytes:
         s, (i, j) = view.setting, view.info["argmax"]
-        live = self._live_figure(s["layer"], lambda: self._live_figure_of(view))  # a layout per map size
+        live = self._live_figure(self._layout(s["layer"]), lambda: self._live_figure_of(view))
         ax_img, ax_map = live.fig.axes[:2]
         title, box = self._parts(view)
         ax_img.images[0].set_data(viz.as_numpy_image(self.images[s["image"]]))
@@ -311,6 +304,24 @@ class FeatureMapExplorer(Explorer):
         ax_map.lines[0].set_data([j], [i])
         live.frame()
         return live.png()
+
+    def _layout(self, layer: str) -> tuple[int, ...]:
+        return tuple(self.maps[layer].shape[2:])  # (h, w): one LiveFigure per map size (ticks, axis labels)
+
+    def _jobs_ahead(self, view: View) -> list[Callable[[], object]]:
+        """A LiveFigure for every other map size (three for the MNIST net), built and drawn in the background."""
+        first = {}
+        for layer in self.maps:
+            first.setdefault(self._layout(layer), layer)
+
+        def prepare(v: View) -> fast_render.LiveFigure:
+            live = self._live_figure_of(v)
+            live.frame()  # its background drawn here, not on the slider's first visit
+            return live
+
+        views = [self.view(**(view.setting | {"layer": layer})) for size, layer in first.items()
+                 if size not in self._live]
+        return [lambda v=v: self._live.get(self._layout(v.setting["layer"]), lambda: prepare(v)) for v in views]
 
     def _live_figure_of(self, view: View) -> fast_render.LiveFigure:
         fig = self.figure(view)
@@ -411,9 +422,10 @@ class BatchStepper(Explorer):
         return View({"step": i}, first, f"{i + 1}. {rec.name}: {rec.formula}<br>" + "<br>".join(rec.lines),
                     {"record": rec})
 
-    def _settings_ahead(self, view: View) -> list[dict[str, Any]]:
-        """Every step: seven different charts (nothing to redraw in place), drawn once the first is shown."""
-        return [{"step": i} for i in range(len(self.cycle.steps))]
+    def _jobs_ahead(self, view: View) -> list[Callable[[], object]]:
+        """Every step not drawn yet: seven different charts (nothing to redraw in place), drawn once one is shown."""
+        views = [v for v in (self.view(step=i) for i in range(len(self.cycle.steps))) if _key(v) not in self._pngs]
+        return [lambda v=v: self._pngs.get(_key(v), lambda: self._draw_png(v)) for v in views]
 
     def figure(self, view: View) -> Figure:
         rec, n, c = view.info["record"], self.rows, self.cycle

@@ -155,6 +155,25 @@ def test_feature_map_frames_show_the_colour_mapped_map_and_the_red_box(model, im
         assert np.allclose(red_box(px, box_img), expected, atol=2.5), (red_box(px, box_img), expected)
 
 
+def test_feature_map_layouts_are_prepared_ahead_and_shared_by_layers_of_one_size(model, images):
+    X, y = images
+    ex = widgets.FeatureMapExplorer(model, X, y, SPEC)
+    first = {"layer": "conv1_1", "channel": 1, "image": 2}
+    ex.show(**first)
+    assert ex.wait_ahead(timeout=120)  # a thread built the other map sizes' LiveFigures
+    prepared = ex._live.values()  # internal: one LiveFigure per map size, the 7x7 one built from pool2
+    assert len(prepared) == len({tuple(m.shape[2:]) for m in ex.maps.values()}) == 3
+    (_, box_map, _), _ = boxes(ex, first | {"layer": "pool2"})
+    view = ex.show(layer="conv3_2", channel=9, image=5)  # another 7x7 layer, never drawn
+    assert {id(live) for live in ex._live.values()} == {id(live) for live in prepared}  # no new figure
+    m = view.data.numpy()
+    (i, j) = view.info["argmax"]
+    near = {(i + di, j + dj) for di in (-1, 0, 1) for dj in (-1, 0, 1)}
+    assert_cells_show(decode(view.png), box_map, colour_mapped(m, "viridis", *fast_render.color_limits(m)), skip=near)
+    (live,) = [live for live in prepared if live.fig.axes[1].images[0].get_array().shape == (7, 7)]
+    assert live.fig.axes[1].get_title() == "conv3_2 channel 9"
+
+
 def test_sample_frames_show_the_image_its_numbers_box_and_histogram():
     torch.manual_seed(0)
     imgs = torch.randint(0, 256, (60, 1, 28, 28), dtype=torch.uint8)
