@@ -21,6 +21,7 @@ from typing import Any, Callable, Hashable, Iterable
 import numpy as np
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
+from matplotlib.axis import YAxis
 from matplotlib.backends.backend_agg import FigureCanvasAgg, get_hinting_flag
 from matplotlib.colorbar import Colorbar
 from matplotlib.colors import to_rgb
@@ -175,40 +176,46 @@ class TextStamps:
         region[...] = (region + (rgb - region) * cov + 0.5).astype(np.uint8)  # alpha blend, as Agg does
 
 
-class ColorbarTicks:
-    """A vertical colour bar's ticks and labels for the mappable's current limits, without the Axis machinery."""
+class YTicks:
+    """A y axis's ticks and labels painted for its current limits without the Axis machinery (the axis leaves
+    the background; its label stays in it): a histogram's counts, or a colour bar's values (`cbar`: its
+    mappable's limits, set on the axis per frame)."""
 
-    def __init__(self, cbar: Colorbar, stamps: TextStamps):
-        if cbar.orientation != "vertical" or cbar.ax.yaxis.get_ticks_position() != "right":
-            raise ValueError("ColorbarTicks draws vertical colour bars with ticks on the right")
-        self.cbar, self.stamps, self.axis = cbar, stamps, cbar.ax.yaxis
-        cbar.mappable.callbacks.disconnect(cbar.mappable.colorbar_cid)  # limits change per frame, solids do not
-        self.axis.set_animated(True)  # ticks, labels and offset text leave the background
-        tick = self.axis.get_major_ticks()[0]
-        self.label = tick.label2  # a template: font, colour, and where labels start (axes right + tick + pad)
-        line = tick.tick2line
-        self.marks = Line2D([], [], transform=cbar.ax.get_yaxis_transform(which="tick2"), linestyle="none",
+    def __init__(self, axis: YAxis, stamps: TextStamps, cbar: Colorbar | None = None):
+        self.axis, self.stamps, self.cbar = axis, stamps, cbar
+        side = {"left": 1, "right": 2}.get(axis.get_ticks_position())
+        if side is None:
+            raise ValueError(f"YTicks paints ticks on one side, left or right, not {axis.get_ticks_position()!r}")
+        if cbar is not None:
+            cbar.mappable.callbacks.disconnect(cbar.mappable.colorbar_cid)  # limits change per frame, solids do not
+        axis.set_animated(True)  # ticks, tick labels and offset text leave the background
+        tick = axis.get_major_ticks()[0]
+        self.label, self.edge = getattr(tick, f"label{side}"), side - 1  # a template for the labels; x of the axis
+        line = getattr(tick, f"tick{side}line")
+        self.marks = Line2D([], [], transform=axis.axes.get_yaxis_transform(which=f"tick{side}"), linestyle="none",
                             marker=line.get_marker(), markersize=line.get_markersize(),
                             markeredgewidth=line.get_markeredgewidth(), color=line.get_color())
-        self.marks.set_figure(cbar.ax.figure)
+        self.marks.set_figure(axis.axes.figure)
 
     def paint(self, px: np.ndarray, renderer) -> None:
-        """Draw the ticks for the mappable's (vmin, vmax) onto the canvas, then their labels onto `px`."""
-        norm, ax = self.cbar.mappable.norm, self.cbar.ax
-        self.axis.set_view_interval(norm.vmin, norm.vmax, ignore=True)  # data units: what locator, formatter read
-        eps = 1e-9 * (norm.vmax - norm.vmin)
-        locs = [v for v in self.axis.get_major_locator()() if norm.vmin - eps <= v <= norm.vmax + eps]
+        """Draw the ticks for the axis's limits onto the canvas, then their labels onto `px`."""
+        if self.cbar is not None:
+            norm = self.cbar.mappable.norm
+            self.axis.set_view_interval(norm.vmin, norm.vmax, ignore=True)  # what the locator and formatter read
+        lo, hi = sorted(self.axis.get_view_interval())
+        eps = 1e-9 * (hi - lo)
+        locs = [v for v in self.axis.get_major_locator()() if lo - eps <= v <= hi + eps]
         formatter = self.axis.get_major_formatter()
         labels = formatter.format_ticks(locs)
-        self.marks.set_data(np.ones(len(locs)), locs)
+        self.marks.set_data(np.full(len(locs), self.edge), locs)
         self.marks.draw(renderer)
-        prop, color = self.label.get_fontproperties(), self.label.get_color()
-        x = self.label.get_transform().transform((1, 0))[0]
+        prop, color, ha = self.label.get_fontproperties(), self.label.get_color(), self.label.get_ha()
+        x = self.label.get_transform().transform((self.edge, 0))[0]  # axes edge + tick length + pad
         for loc, text in zip(locs, labels):
-            y = ax.transData.transform((0, loc))[1]
-            self.stamps.paint(px, x, y, text, prop, color, "left", "center_baseline")
+            y = self.axis.axes.transData.transform((0, loc))[1]
+            self.stamps.paint(px, x, y, text, prop, color, ha, "center_baseline")
         offset = formatter.get_offset()
-        if offset:  # e.g. "1e-5" above the bar
+        if offset:  # e.g. "1e-5" above the axis
             t = self.axis.offsetText
             x, y = t.get_transform().transform(t.get_position())
             self.stamps.paint(px, x, y, offset, t.get_fontproperties(), t.get_color(), t.get_ha(), t.get_va())
@@ -217,12 +224,14 @@ class ColorbarTicks:
 class LiveFigure:
     """A Figure laid out and drawn once; each `frame` restores its static pixels and redraws `dynamic` artists.
 
-    Set the dynamic artists' new data (set_data, set_clim, set_text, set_xy...), call `frame()`, paint cell
-    values if any, then `png()`. Axes frames around a dynamic artist are redrawn too (they lie over images),
-    and colour bars (`colorbars`) get ticks for their mappable's current limits.
+    Set the dynamic artists' new data (set_data, set_clim, set_text, set_xy, set_ylim...), call `frame()`,
+    paint cell values if any, then `png()`. Axes frames around a dynamic artist are redrawn too (they lie over
+    images); colour bars (`colorbars`) get ticks for their mappable's current limits, and the y axes in
+    `y_axes` for their current limits.
     """
 
-    def __init__(self, fig: Figure, dynamic: Iterable[Artist], colorbars: Iterable[Colorbar] = (), dpi: int = DPI):
+    def __init__(self, fig: Figure, dynamic: Iterable[Artist], colorbars: Iterable[Colorbar] = (),
+                 y_axes: Iterable[YAxis] = (), dpi: int = DPI):
         if not isinstance(fig.canvas, FigureCanvasAgg):
             FigureCanvasAgg(fig)
         self.fig = fig
@@ -238,7 +247,8 @@ class LiveFigure:
         for a in self.dynamic:
             a.set_animated(True)  # left out of canvas.draw(): the background holds only what never changes
         self.stamps = TextStamps(dpi)
-        self.colorbars = [ColorbarTicks(cb, self.stamps) for cb in colorbars]
+        self.ticks = [YTicks(cb.ax.yaxis, self.stamps, cb) for cb in colorbars]
+        self.ticks += [YTicks(axis, self.stamps) for axis in y_axes]
         self._background = None
         self._samplers: dict = {}  # (image, data shape) -> where and how to paint it, or None: matplotlib draws
 
@@ -286,6 +296,8 @@ class LiveFigure:
         canvas = self.fig.canvas
         if self._background is None:
             canvas.draw()
+            for ticks in self.ticks:  # an axis label stays put while its ticks change
+                ticks.axis.label.draw(canvas.get_renderer())
             self._background = canvas.copy_from_bbox(self.fig.bbox)
         else:
             canvas.restore_region(self._background)
@@ -300,7 +312,7 @@ class LiveFigure:
                                   a.get_va())
             elif not (isinstance(a, AxesImage) and self._paint_image(px, a)):
                 a.draw(renderer)
-        for ticks in self.colorbars:
+        for ticks in self.ticks:
             ticks.paint(px, renderer)
         return px
 

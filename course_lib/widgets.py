@@ -165,12 +165,9 @@ class SampleExplorer(Explorer):
         self.images, self.labels, self.spec, self.crop = images, labels, spec, crop
         self.index = {k: (labels == k).nonzero().flatten()[:per_class] for k in range(spec.num_classes)}
         most = max(len(v) for v in self.index.values())
-        # one histogram scale for every image: bins over every possible normalized value, counts up to the
-        # fullest bin among the images the sliders reach (so bars compare across images)
+        # histogram bins over every possible normalized value (an image with a 0 and a 255 pixel spans them all)
         ends = normalize(torch.tensor([0, 255], dtype=torch.uint8).repeat(1, len(spec.mean), 1, 1), spec)  # (1,C,1,2)
         self.bins = np.linspace(float(ends.min()), float(ends.max()), 31)
-        reachable = normalize(images[torch.cat(list(self.index.values()))], spec)  # (M,C,H,W)
-        self.max_count = max(int(np.histogram(x.numpy(), self.bins)[0].max()) for x in reachable)
         super().__init__({"class": _class_slider(spec.classes), "example": _slider("example", most - 1)})
 
     def view(self, **s) -> View:
@@ -202,7 +199,6 @@ class SampleExplorer(Explorer):
         viz.single_map(crop, f"uint8 values in the red {c}x{c} box (channel 0)", ax=ax_num, cmap="gray",
                        annotate=True, colorbar=False, vmin=0, vmax=255, fmt="{:.0f}")
         ax_hist.hist(view.info["normalized"].flatten().numpy(), bins=self.bins, color="tab:blue")
-        ax_hist.set_ylim(0, 1.05 * self.max_count)
         ax_hist.set(xlabel="normalized value (x/255 - mean) / std", ylabel="pixels")
         ax_hist.set_title("histogram of the normalized image", fontsize=9)
         return fig
@@ -216,6 +212,7 @@ class SampleExplorer(Explorer):
         ax_num.images[0].set_data(crop.numpy())
         counts, _ = np.histogram(view.info["normalized"].numpy(), self.bins)
         ax_hist.patches[-1].set_path(fast_render.bars_path(self.bins, counts))  # the bars, as one path
+        ax_hist.set_ylim(0, 1.05 * counts.max())  # as hist autoscales: 5 % margin above the fullest bin
         live.frame()
         live.cell_values(ax_num, crop.numpy(), "{:.0f}", 0, 255)
         return live.png()
@@ -229,7 +226,7 @@ class SampleExplorer(Explorer):
         ax_hist.add_patch(PathPatch(fast_render.bars_path(self.bins, np.zeros(len(self.bins) - 1)),
                                     facecolor=bar.get_facecolor(), edgecolor="none", zorder=bar.get_zorder()))
         return fast_render.LiveFigure(fig, [*ax_img.images, *ax_img.patches, ax_img.title, *ax_num.images,
-                                            ax_hist.patches[-1]])
+                                            ax_hist.patches[-1]], y_axes=[ax_hist.yaxis])
 
 
 class FeatureMapExplorer(Explorer):
