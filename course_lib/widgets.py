@@ -6,8 +6,10 @@ Every explorer has
     .static_figure()  the same figure for the default setting, for notebooks read without a kernel
 Sliders use `continuous_update=False`, so a figure is drawn once, when the slider is released.
 A setting drawn before comes from a bounded PNG cache; a new one is a `fast_render.LiveFigure` frame (the
-explorer's figure redraws only what the slider changed: a few ms) or, for the batch stepper, whose steps are
-different charts, a figure drawn ahead in a background thread after the first is shown.
+explorer's figure redraws only what the slider changed: a few ms). What a frame cannot reuse is prepared in
+one background thread once the explorer is shown: the batch stepper's seven charts, the feature-map
+explorer's figure per map size. Subclasses give `view` and `figure` (the static figure), and may override
+`_draw_png` (a LiveFigure frame) and `_jobs_ahead`.
 """
 from __future__ import annotations
 
