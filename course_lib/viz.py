@@ -203,10 +203,10 @@ def cam_overlay(image, cam: torch.Tensor, title: str = "", class_name: str = "",
     fig = new_figure(10, 3.4)
     ax_img, ax_cam, ax_over = fig.subplots(1, 3)
     _show_image(ax_img, image, "input")
-    single_map(cam, f"CAM of {class_name!r} {tuple(cam.shape)}", ax=ax_cam, cmap="viridis")
+    single_map(cam, f"CAM of {class_name!r} {tuple(cam.shape)}", ax=ax_cam, cmap="inferno")
     big = upsample_map(cam.detach().cpu(), a.shape[:2]).numpy()
     ax_over.imshow(a, cmap="gray" if a.ndim == 2 else None, vmin=0, vmax=1)
-    ax_over.imshow(big, cmap="viridis", alpha=0.5)
+    ax_over.imshow(big, cmap="inferno", alpha=0.5)
     ax_over.set_xticks([])
     ax_over.set_yticks([])
     extra = f"; mean = logit = {score:.2f}" if score is not None else ""

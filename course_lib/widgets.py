@@ -5,18 +5,25 @@ Every explorer has
     .show(**setting)  a plain function (tests call it): sets the sliders, draws, returns a `View`
     .static_figure()  the same figure for the default setting, for notebooks read without a kernel
 Sliders use `continuous_update=False`, so a figure is drawn once, when the slider is released.
+A setting drawn before comes from a bounded PNG cache; a new one is a `fast_render.LiveFigure` frame (the
+explorer's figure redraws only what the slider changed: a few ms). What a frame cannot reuse is prepared in
+one background thread once the explorer is shown: the batch stepper's seven charts, the feature-map
+explorer's figure per map size. Subclasses give `view` and `figure` (the static figure), and may override
+`_draw_png` (a LiveFigure frame) and `_jobs_ahead`.
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, Hashable
 
 import ipywidgets as W
+import numpy as np
 import torch
 from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
+from matplotlib.patches import PathPatch, Rectangle
 
-from . import viz
+from . import fast_render, viz
 from .data import DatasetSpec, denormalize, normalize
 from .heads import GapFc
 from .models import receptive_fields
@@ -33,6 +40,14 @@ class View:
     png: bytes = b""  # the figure as PNG bytes (what the Image widget holds)
 
 
+PNG_CACHE_SIZE = 256  # PNGs kept per explorer (20-40 kB each), least recently shown dropped first
+LIVE_LAYOUTS = 16  # LiveFigures kept per explorer (one per layout, e.g. per layer of a feature-map explorer)
+
+
+def _key(view: View) -> tuple:
+    return tuple(view.setting.items())
+
+
 class Explorer:
     """Base class: named controls, an HTML caption and an Image widget redrawn on every change."""
 
@@ -46,7 +61,9 @@ class Explorer:
         self.defaults = {k: c.value for k, c in controls.items()}
         self.last: View | None = None
         self._syncing = False
-        self._png_cache: dict[tuple, bytes] = {}
+        self._pngs = fast_render.LRU(PNG_CACHE_SIZE)  # setting -> PNG bytes (the background thread adds too)
+        self._live = fast_render.LRU(LIVE_LAYOUTS)  # layout -> LiveFigure
+        self._ahead: threading.Thread | None = None
         for c in controls.values():
             c.observe(self._on_change, names="value")
 
@@ -75,14 +92,38 @@ class Explorer:
         full = {k: c.value for k, c in self.controls.items()} | setting
         view = self.view(**full)
         self._sync_controls(view.setting)
-        key = tuple(view.setting.items())
-        if key not in self._png_cache:
-            self._png_cache[key] = viz.to_png(self.figure(view))
-        view.png = self._png_cache[key]
+        view.png = self._pngs.get(_key(view), lambda: self._draw_png(view))
         self.image.value = view.png
         self.caption.value = f"<b>{view.title}</b>"
         self.last = view
+        self._run_ahead(self._jobs_ahead(view))
         return view
+
+    def _draw_png(self, view: View) -> bytes:
+        """The PNG of `view`; subclasses with a LiveFigure override this to redraw only what changed."""
+        return fast_render.figure_png(self.figure(view))
+
+    def _live_figure(self, layout: Hashable, build: Callable[[], fast_render.LiveFigure]) -> fast_render.LiveFigure:
+        """The explorer's LiveFigure for `layout` (built by `build` on first use; the last few kept)."""
+        return self._live.get(layout, build)
+
+    def _jobs_ahead(self, view: View) -> list[Callable[[], object]]:
+        """Work worth doing before it is asked for, in a background thread: each job builds its own Figure and
+        only then stores it (a PNG, a LiveFigure) in a cache, so the thread never touches what a slider uses."""
+        return []
+
+    def _run_ahead(self, jobs: list[Callable[[], object]]) -> None:
+        """Run `jobs` one after another in one daemon thread (none while one still runs); nothing waits for it."""
+        if jobs and (self._ahead is None or not self._ahead.is_alive()):
+            self._ahead = threading.Thread(target=lambda: [job() for job in jobs], daemon=True, name="explorer-ahead")
+            self._ahead.start()
+
+    def wait_ahead(self, timeout: float | None = None) -> bool:
+        """Wait for the background thread (tests, benchmarks; a slider never waits); True if there was one."""
+        if self._ahead is None:
+            return False
+        self._ahead.join(timeout)
+        return True
 
     def static_figure(self, **setting) -> Figure:
         """The explorer's figure for the default setting (or `setting`), without widgets."""
@@ -126,6 +167,9 @@ class SampleExplorer(Explorer):
         self.images, self.labels, self.spec, self.crop = images, labels, spec, crop
         self.index = {k: (labels == k).nonzero().flatten()[:per_class] for k in range(spec.num_classes)}
         most = max(len(v) for v in self.index.values())
+        # histogram bins over every possible normalized value (an image with a 0 and a 255 pixel spans them all)
+        ends = normalize(torch.tensor([0, 255], dtype=torch.uint8).repeat(1, len(spec.mean), 1, 1), spec)  # (1,C,1,2)
+        self.bins = np.linspace(float(ends.min()), float(ends.max()), 31)
         super().__init__({"class": _class_slider(spec.classes), "example": _slider("example", most - 1)})
 
     def view(self, **s) -> View:
@@ -138,22 +182,53 @@ class SampleExplorer(Explorer):
                     f"{img.dtype}, normalized mean {x.mean():.2f} std {x.std():.2f}",
                     {"dataset_index": i, "normalized": x})
 
+    def _parts(self, view: View) -> tuple[str, torch.Tensor]:
+        """(image title, the uint8 crop in the red box (c,c) of channel 0)."""
+        img, c = view.data, self.crop
+        top, left = (img.shape[1] - c) // 2, (img.shape[2] - c) // 2
+        return (f"{self.spec.classes[view.setting['class']]} (index {view.info['dataset_index']})",
+                img[0, top:top + c, left:left + c].float())
+
     def figure(self, view: View) -> Figure:
         img, c = view.data, self.crop
         h, w = img.shape[1:]
         top, left = (h - c) // 2, (w - c) // 2
+        title, crop = self._parts(view)
         fig = viz.new_figure(11, 3.6)
         ax_img, ax_num, ax_hist = fig.subplots(1, 3)
-        viz._show_image(ax_img, img, f"{self.spec.classes[view.setting['class']]} (index "
-                        f"{view.info['dataset_index']})")
+        viz._show_image(ax_img, img, title)
         ax_img.add_patch(Rectangle((left - 0.5, top - 0.5), c, c, fill=False, color="red"))
-        viz.single_map(img[0, top:top + c, left:left + c].float(), f"uint8 values in the red {c}x{c} box "
-                       "(channel 0)", ax=ax_num, cmap="gray", annotate=True, colorbar=False, vmin=0,
-                       vmax=255, fmt="{:.0f}")
-        ax_hist.hist(view.info["normalized"].flatten().numpy(), bins=30, color="tab:blue")
+        viz.single_map(crop, f"uint8 values in the red {c}x{c} box (channel 0)", ax=ax_num, cmap="gray",
+                       annotate=True, colorbar=False, vmin=0, vmax=255, fmt="{:.0f}")
+        ax_hist.hist(view.info["normalized"].flatten().numpy(), bins=self.bins, color="tab:blue")
         ax_hist.set(xlabel="normalized value (x/255 - mean) / std", ylabel="pixels")
         ax_hist.set_title("histogram of the normalized image", fontsize=9)
         return fig
+
+    def _draw_png(self, view: View) -> bytes:
+        live = self._live_figure(None, lambda: self._live_figure_of(view))
+        ax_img, ax_num, ax_hist = live.fig.axes
+        title, crop = self._parts(view)
+        ax_img.images[0].set_data(viz.as_numpy_image(view.data))
+        ax_img.title.set_text(title)
+        ax_num.images[0].set_data(crop.numpy())
+        counts, _ = np.histogram(view.info["normalized"].numpy(), self.bins)
+        ax_hist.patches[-1].set_path(fast_render.bars_path(self.bins, counts))  # the bars, as one path
+        ax_hist.set_ylim(0, 1.05 * counts.max())  # as hist autoscales: 5 % margin above the fullest bin
+        live.frame()
+        live.cell_values(ax_num, crop.numpy(), "{:.0f}", 0, 255)
+        return live.png()
+
+    def _live_figure_of(self, view: View) -> fast_render.LiveFigure:
+        fig = self.figure(view)
+        ax_img, ax_num, ax_hist = fig.axes
+        for a in [*ax_num.texts, *ax_hist.patches]:  # values painted by LiveFigure.cell_values; bars: one path
+            a.set_visible(False)
+        bar = ax_hist.patches[0]
+        ax_hist.add_patch(PathPatch(fast_render.bars_path(self.bins, np.zeros(len(self.bins) - 1)),
+                                    facecolor=bar.get_facecolor(), edgecolor="none", zorder=bar.get_zorder()))
+        return fast_render.LiveFigure(fig, [*ax_img.images, *ax_img.patches, ax_img.title, *ax_num.images,
+                                            ax_hist.patches[-1]], y_axes=[ax_hist.yaxis])
 
 
 class FeatureMapExplorer(Explorer):
@@ -193,19 +268,65 @@ class FeatureMapExplorer(Explorer):
                     f"receptive field {rf}x{rf} px (jump {jump}), image {image}",
                     {"rf": rf, "jump": jump, "argmax": (i, j)})
 
-    def figure(self, view: View) -> Figure:
+    def _parts(self, view: View) -> tuple[str, tuple[float, float, float, float]]:
+        """(image title, the red box (x, y, width, height) in input pixels)."""
         s, (i, j) = view.setting, view.info["argmax"]
         rf, jump = view.info["rf"], view.info["jump"]
+        label = "" if self.labels is None else f"label {self._name(int(self.labels[s['image']]))}, "
+        cy, cx = i * jump + (jump - 1) / 2, j * jump + (jump - 1) / 2  # centre of unit (i,j) in input pixels
+        return (f"image {s['image']}: {label}red box = what the strongest unit sees ({rf}x{rf})",
+                (cx - rf / 2, cy - rf / 2, rf, rf))
+
+    def figure(self, view: View) -> Figure:
+        s, (i, j) = view.setting, view.info["argmax"]
+        title, (x, y, w, h) = self._parts(view)
         fig = viz.new_figure(10, 4)
         ax_img, ax_map = fig.subplots(1, 2)
-        label = "" if self.labels is None else f"label {self._name(int(self.labels[s['image']]))}, "
-        viz._show_image(ax_img, self.images[s["image"]], f"image {s['image']}: {label}red box = what the "
-                        f"strongest unit sees ({rf}x{rf})")
-        cy, cx = i * jump + (jump - 1) / 2, j * jump + (jump - 1) / 2  # centre of unit (i,j) in input pixels
-        ax_img.add_patch(Rectangle((cx - rf / 2, cy - rf / 2), rf, rf, fill=False, color="red", lw=2))
+        viz._show_image(ax_img, self.images[s["image"]], title)
+        ax_img.add_patch(Rectangle((x, y), w, h, fill=False, color="red", lw=2))
         viz.single_map(view.data, f"{s['layer']} channel {s['channel']}", ax=ax_map)
         ax_map.plot(j, i, "r+", markersize=12)
         return fig
+
+    def _draw_png(self, view: View) -> bytes:
+        s, (i, j) = view.setting, view.info["argmax"]
+        live = self._live_figure(self._layout(s["layer"]), lambda: self._live_figure_of(view))
+        ax_img, ax_map = live.fig.axes[:2]
+        title, box = self._parts(view)
+        ax_img.images[0].set_data(viz.as_numpy_image(self.images[s["image"]]))
+        ax_img.title.set_text(title)
+        ax_img.patches[0].set_bounds(*box)
+        m = view.data.float().numpy()
+        ax_map.images[0].set_data(m)
+        ax_map.images[0].set_clim(*fast_render.color_limits(m))
+        ax_map.title.set_text(f"{s['layer']} channel {s['channel']}")
+        ax_map.lines[0].set_data([j], [i])
+        live.frame()
+        return live.png()
+
+    def _layout(self, layer: str) -> tuple[int, ...]:
+        return tuple(self.maps[layer].shape[2:])  # (h, w): one LiveFigure per map size (ticks, axis labels)
+
+    def _jobs_ahead(self, view: View) -> list[Callable[[], object]]:
+        """A LiveFigure for every other map size (three for the MNIST net), built and drawn in the background."""
+        first = {}
+        for layer in self.maps:
+            first.setdefault(self._layout(layer), layer)
+
+        def prepare(v: View) -> fast_render.LiveFigure:
+            live = self._live_figure_of(v)
+            live.frame()  # its background drawn here, not on the slider's first visit
+            return live
+
+        views = [self.view(**(view.setting | {"layer": layer})) for size, layer in first.items()
+                 if size not in self._live]
+        return [lambda v=v: self._live.get(self._layout(v.setting["layer"]), lambda: prepare(v)) for v in views]
+
+    def _live_figure_of(self, view: View) -> fast_render.LiveFigure:
+        fig = self.figure(view)
+        ax_img, ax_map = fig.axes[:2]
+        return fast_render.LiveFigure(fig, [*ax_img.images, *ax_img.patches, ax_img.title, *ax_map.images,
+                                            *ax_map.lines, ax_map.title], [ax_map.images[0].colorbar])
 
     def _name(self, k: int) -> str:
         return self.spec.classes[k] if self.spec else str(k)
@@ -253,6 +374,34 @@ class CamExplorer(Explorer):
         k, i = view.setting["class"], view.setting["image"]
         return viz.cam_overlay(self.images[i], view.data, view.title, self.spec.classes[k], view.info["logit"])
 
+    def _draw_png(self, view: View) -> bytes:
+        k, i = view.setting["class"], view.setting["image"]
+        live = self._live_figure(tuple(view.data.shape), lambda: self._live_figure_of(view))
+        ax_img, ax_cam, ax_over = live.fig.axes[:3]
+        img = viz.as_numpy_image(self.images[i])
+        cam = view.data.float().numpy()
+        big = viz.upsample_map(view.data.detach().cpu(), img.shape[:2]).numpy()
+        ax_img.images[0].set_data(img)
+        ax_cam.images[0].set_data(cam)
+        ax_cam.images[0].set_clim(*fast_render.color_limits(cam))
+        ax_cam.title.set_text(f"CAM of {self.spec.classes[k]!r} {tuple(cam.shape)}")  # viz.cam_overlay's titles
+        ax_over.images[0].set_data(img)
+        ax_over.images[1].set_data(big)
+        ax_over.images[1].set_clim(big.min(), big.max())
+        ax_over.title.set_text(f"overlay; mean = logit = {view.info['logit']:.2f}")
+        live.fig.texts[0].set_text(view.title)  # the suptitle
+        live.frame()
+        live.cell_values(ax_cam, cam, "{:.1f}", float(cam.min()), float(cam.max()))
+        return live.png()
+
+    def _live_figure_of(self, view: View) -> fast_render.LiveFigure:
+        fig = self.figure(view)
+        ax_img, ax_cam, ax_over = fig.axes[:3]
+        for t in ax_cam.texts:  # the values are painted per frame by LiveFigure.cell_values
+            t.set_visible(False)
+        return fast_render.LiveFigure(fig, [*ax_img.images, *ax_cam.images, ax_cam.title, *ax_over.images,
+                                            ax_over.title, fig.texts[0]], [ax_cam.images[0].colorbar])
+
 
 class BatchStepper(Explorer):
     """Week 3: walk one batch through to(device) -> forward -> error -> loss -> backward -> update -> argmax."""
@@ -271,6 +420,11 @@ class BatchStepper(Explorer):
         first = next(iter(rec.tensors.values()))
         return View({"step": i}, first, f"{i + 1}. {rec.name}: {rec.formula}<br>" + "<br>".join(rec.lines),
                     {"record": rec})
+
+    def _jobs_ahead(self, view: View) -> list[Callable[[], object]]:
+        """Every step not drawn yet: seven different charts (nothing to redraw in place), drawn once one is shown."""
+        views = [v for v in (self.view(step=i) for i in range(len(self.cycle.steps))) if _key(v) not in self._pngs]
+        return [lambda v=v: self._pngs.get(_key(v), lambda: self._draw_png(v)) for v in views]
 
     def figure(self, view: View) -> Figure:
         rec, n, c = view.info["record"], self.rows, self.cycle

@@ -113,6 +113,6 @@ def test_cam_overlay_uses_a_perceptually_uniform_map_with_a_colour_bar():
 
     fig = viz.cam_overlay(torch.rand(1, 28, 28), torch.randn(7, 7), "t", "3", 0.5)
     cmaps = {im.get_cmap().name for ax in fig.axes for im in ax.images} - {"gray"}
-    assert cmaps == {"viridis"}
+    assert cmaps == {"inferno"}  # perceptually uniform, the same map as the week 5 CamExplorer
     assert any(ax.get_label() == "<colorbar>" for ax in fig.axes)
     assert not any(t.get_text() for ax in fig.axes[1:2] for t in ax.texts)  # no tiny numbers over the map
