@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: lab test test-fast data bench clean-venv strip-notebooks
+.PHONY: lab test test-fast data bench clean-venv strip-notebooks site
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,13 +25,27 @@ lab: data
 
 # The whole suite: library, notebooks executed in fast mode, widgets driven, browser, torchrun.
 test: data
+	$(VENV)/bin/ruff check course_lib lessons tools tests benchmarks
 	COURSE_FAST=1 $(PY) -m pytest -ra $(PYTEST_ARGS)
+
+# The course website in site/: every notebook executed (full mode; `make site COURSE_FAST=1` for fast mode)
+# into build/ (cached copies reused while notebooks and course_lib are unchanged), rendered by mkdocs-jupyter.
+# Open it: python -m http.server -d site
+COURSE_FAST ?= 0
+site: data
+	COURSE_FAST=$(COURSE_FAST) $(PY) tools/site/build_site.py
 
 bench: data
 	$(PY) benchmarks/run_all.py
 
+# nbstripout drops outputs and execution counts; --keep-id keeps the build's stable cell ids.
 strip-notebooks: $(STAMP)
-	$(PY) -m course_lib.nbtools strip notebooks quizzes summaries
+	$(PY) -m nbstripout --keep-id notebooks/*.ipynb quizzes/*.ipynb summaries/*.ipynb
+
+# lessons/*.py -> notebooks/, then summaries/, then the quiz review notebooks (only changed files are written).
+.PHONY: notebooks
+notebooks: $(STAMP)
+	$(PY) -m tools.notebook_build
 
 clean-venv:
 	rm -rf $(VENV)

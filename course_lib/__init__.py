@@ -6,7 +6,9 @@
     training   one batch's life cycle, evaluate, fit (one process or DDP), checkpoints, recipes
     explore    viz (figures) and widgets (slider explorers)
     quiz       banks, kinds, computed answers, progress, widgets
-Imports go one way (errors/config/paths/files <- data <- models <- training <- explore/quiz <- command lines).
+    exercises  checked exercises of the lessons;  project  build your own classifier: template, checks, solution
+Imports go one way (errors/config/paths/files <- data <- models <- training <- explore/quiz <- exercises/project
+<- command lines).
 Import the package you need: `from course_lib import data, models, training`.
 """
 __version__ = "0.1.0"

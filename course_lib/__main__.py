@@ -1,5 +1,5 @@
 """Command line: `python -m course_lib data fetch mnist`, `python -m course_lib train --dataset mnist`,
-`python -m course_lib quiz validate`, `python -m course_lib summaries build|check`."""
+`python -m course_lib quiz validate`, `python -m course_lib project new|check [DIR]` (build your own classifier)."""
 from __future__ import annotations
 
 import argparse
@@ -57,22 +57,18 @@ def _quiz(args) -> int:
     return 0
 
 
-def _summaries(args) -> int:
-    from . import summaries
+def _project(args) -> int:
+    from . import project
 
-    if args.action == "build":
-        for path in summaries.build():
-            print(f"{'wrote' if path.exists() else 'removed'} {path}")
+    if args.action == "new":
+        path = project.new_project(args.dir)
+        where = f" {args.dir}" if args.dir else ""
+        print(f"wrote {', '.join(project.FILES)} into {path}\n"
+              f"next: write data.py, then run `python -m course_lib project check{where}`")
         return 0
-    stale = summaries.check()
-    for item in stale:
-        print(item, file=sys.stderr)
-    if stale:
-        if any("fix the lesson" not in item.reason for item in stale):
-            print("rebuild with `python -m course_lib summaries build`", file=sys.stderr)
-        return 1
-    print("summaries are up to date")
-    return 0
+    report = project.check_project(args.dir, datasets=args.dataset, root=args.root)
+    print(report)
+    return 0 if report.passed else 1
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -99,9 +95,14 @@ def main(argv: list[str] | None = None) -> int:
     quiz.add_argument("banks", nargs="*", help="bank names (week01 ...) or paths; default: all")
     quiz.set_defaults(func=_quiz)
 
-    summaries = sub.add_parser("summaries", help="weekly summary notebooks from the lessons' `summary` cells")
-    summaries.add_argument("action", choices=["build", "check"])
-    summaries.set_defaults(func=_summaries)
+    project = sub.add_parser("project", help="build your own classifier: `project new [DIR]` copies the template "
+                             "(data.py, model.py, utils.py, train.py), `project check [DIR]` says what is left")
+    project.add_argument("action", choices=["new", "check"])
+    project.add_argument("dir", nargs="?", default=None, help="the project folder (default: exercises/my_classifier)")
+    project.add_argument("--dataset", action="append", choices=list(DATASETS),
+                         help="check on this data set only (repeatable; default: every data set present)")
+    project.add_argument("--root", default=None, help=f"data folder (default: {data_root()})")
+    project.set_defaults(func=_project)
 
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     try:

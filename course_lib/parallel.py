@@ -26,13 +26,16 @@ rank 0 writes the checkpoint (on its node's disk) and reads it back on resume, t
 resuming needs no shared filesystem, only the same node as rank 0.
 
 Other commands (training/distributed_checks.py): `... -m course_lib.parallel grads --out g.pt` (the
-per-rank and all-reduced gradients of one batch) and `... bench --out b.json` (throughput: 1 process vs N).
+per-rank and all-reduced gradients of one batch) and `... bench --out b.json` (throughput: 1 process vs N);
+training/distributed_roundrobin.py: `... roundrobin --out rr.pt` (round-robin batches: replicas alone,
+all-reduce by hand, DDP).
 Fault injection for the tests and the lesson: COURSE_DDP_CRASH_RANK=r [COURSE_DDP_CRASH_EPOCH=e, default 2]
 kills rank r with SIGKILL at the start of epoch e.
 """
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from typing import Sequence
@@ -41,14 +44,20 @@ from torch.distributed.elastic.multiprocessing.errors import record
 
 from .config import add_config_arguments
 from .errors import CourseError
-from .training import config_from_args, distributed_checks
+from .training import config_from_args
 from .training.distributed import DEFAULT_TIMEOUT_S, DistributedError, setup, teardown, train
 
-COMMANDS = ("train", "grads", "bench")
+# the other commands: name -> the module of course_lib.training holding `add_arguments` and `<name>_command`
+COMMANDS = {"grads": "distributed_checks", "bench": "distributed_checks", "roundrobin": "distributed_roundrobin"}
+
+
+def command_module(command: str):
+    """The module of course_lib.training that runs `command` (grads | bench | roundrobin)."""
+    return importlib.import_module(f"{__package__}.training.{COMMANDS[command]}")
 
 
 def build_parser(command: str) -> argparse.ArgumentParser:
-    """The flags of `command` (train | grads | bench): every TrainConfig field plus a few of its own."""
+    """The flags of `command` (train | grads | bench | roundrobin): every TrainConfig field plus a few of its own."""
     parser = argparse.ArgumentParser(prog=f"torchrun ... -m course_lib.parallel {command}",
                                      description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_config_arguments(parser)
@@ -58,16 +67,22 @@ def build_parser(command: str) -> argparse.ArgumentParser:
     if command == "train":
         parser.add_argument("--params-out", default="", help="write every rank's final parameters here")
     else:
-        distributed_checks.add_arguments(parser, command)
+        command_module(command).add_arguments(parser, command)
     return parser
+
+
+def parse(argv: Sequence[str]) -> tuple[str, argparse.Namespace]:
+    """(command, flags): the first word picks the command (default: train); flags not given stay unset
+    until `config_from_args` fills them from the data set's recipe (train) or TrainConfig's defaults."""
+    argv = list(argv)
+    command = argv.pop(0) if argv and argv[0] in ("train", *COMMANDS) else "train"
+    return command, build_parser(command).parse_args(argv)
 
 
 @record  # a worker's traceback reaches torchrun's failure summary
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of every process torchrun starts."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    command = argv.pop(0) if argv and argv[0] in COMMANDS else "train"
-    args = build_parser(command).parse_args(argv)
+    command, args = parse(sys.argv[1:] if argv is None else argv)
     config = config_from_args(args, recipe=command == "train")  # train: the data set's recipe, as `course_lib train`
     rank = os.environ.get("RANK", "?")
     try:
@@ -75,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command == "train":
             train(config, ctx, args.params_out)
         else:
-            getattr(distributed_checks, f"{command}_command")(config, ctx, args)
+            getattr(command_module(command), f"{command}_command")(config, ctx, args)
         teardown()  # only after success: after a failure, leaving the group could wait on a dead peer
     except DistributedError as exc:  # about this very process: every rank says it
         print(f"error: {exc}", file=sys.stderr, flush=True)

@@ -12,9 +12,10 @@ server runs in its own process group and `LabServer.stop()` always ends it and i
 """
 from __future__ import annotations
 
+import contextlib
 import json
-import re
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -42,7 +43,8 @@ LAB_SETTINGS = {
 
 # The text repr a widget falls back to when the frontend cannot render it.
 WIDGET_TEXT_REPRS = ("IntSlider(", "SelectionSlider(", "FloatSlider(", "VBox(children", "HBox(children",
-                     "Image(value=", "Output(", "Error displaying widget", "Loading widget...")
+                     "Image(value=", "Output(", "Error displaying widget", "Loading widget...",
+                     "IPython.core.display")  # e.g. `<IPython.core.display.Markdown object>` printed
 
 
 def browser_missing() -> str | None:
@@ -54,6 +56,18 @@ def browser_missing() -> str | None:
     if not CHROMIUM.exists():
         return f"no Chromium at {CHROMIUM}: {INSTALL_HINT}"
     return None
+
+
+def require_browser() -> None:
+    """Skip the calling test when the browser cannot run here; under CI=true fail instead."""
+    import pytest
+
+    reason = browser_missing()
+    if reason is None:
+        return
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"CI=true and the browser tests cannot run: {reason}", pytrace=False)
+    pytest.skip(reason)
 
 
 def free_port() -> int:
@@ -424,3 +438,95 @@ def copy_tree(src: Path, dst: Path) -> Path:
     """Copy a folder of notebooks (outputs stay out of the repository: the server edits only the copy)."""
     shutil.copytree(src, dst, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
     return dst
+
+
+@contextlib.contextmanager
+def lab_and_browser(root: Path, workdir: Path, env: dict[str, str] | None = None):
+    """(server, browser): JupyterLab on `root` + headless Chromium; both always stopped at the end."""
+    from playwright.sync_api import sync_playwright
+
+    server = LabServer(root, workdir, env=env)
+    pw = browser = None
+    try:
+        server.start()
+        pw = sync_playwright().start()
+        browser = launch_browser(pw)
+        yield server, browser
+    finally:
+        try:
+            if browser is not None:
+                browser.close()
+            if pw is not None:
+                pw.stop()
+        finally:
+            server.stop()
+
+
+# Every <img> inside `scope`: whether it decoded (naturalWidth > 0) - the check for "every figure is an image".
+_JS_IMAGES = """async (scope) => {
+    const imgs = Array.from(document.querySelectorAll(scope + ' img'));
+    await Promise.all(imgs.map(i => i.decode().catch(() => null)));
+    return imgs.map(i => ({src: (i.getAttribute('src') || '').slice(0, 80), complete: i.complete,
+                           width: i.naturalWidth, height: i.naturalHeight}));
+}"""
+
+# Characters (outside ASCII) in the text of `selector` that the page cannot draw: each is drawn on a canvas in
+# its element's own computed font and compared with an unassigned code point (U+0378, drawn as the missing-glyph
+# box or as nothing); a character that draws the same, or draws nothing at all, has no glyph in any font here.
+_JS_MISSING_GLYPHS = """(selector) => {
+    const canvas = document.createElement('canvas');
+    canvas.width = 64; canvas.height = 64;
+    const ctx = canvas.getContext('2d', {willReadFrequently: true});
+    const draw = (ch, font) => {
+        ctx.clearRect(0, 0, 64, 64);
+        ctx.font = font; ctx.textBaseline = 'top'; ctx.fillStyle = '#000';
+        ctx.fillText(ch, 4, 4);
+        return ctx.getImageData(0, 0, 64, 64).data;
+    };
+    const same = (a, b) => a.length === b.length && a.every((v, i) => v === b[i]);
+    const blank = (a) => a.every((v, i) => i % 4 !== 3 || v === 0);
+    const seen = new Map();
+    for (const root of document.querySelectorAll(selector)) {
+        const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+        for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+            const el = node.parentElement;
+            if (!el || el.closest('script, style, mjx-container, .MathJax, .MathJax_Preview, svg')) continue;
+            const style = getComputedStyle(el);
+            if (style.display === 'none' || style.visibility === 'hidden') continue;
+            const font = `${style.fontStyle} ${style.fontWeight} 32px ${style.fontFamily}`;
+            for (const ch of node.textContent) {
+                const cp = ch.codePointAt(0);
+                if (cp < 0x80 || /[\\p{M}\\p{Cf}\\p{Z}]/u.test(ch)) continue;  // marks, selectors, spaces
+                const key = ch + '|' + font;
+                if (seen.has(key)) continue;
+                const pixels = draw(ch, font);
+                seen.set(key, {ch, cp: cp.toString(16), font: style.fontFamily,
+                               missing: blank(pixels) || same(pixels, draw('\\u0378', font))});
+            }
+        }
+    }
+    return Array.from(seen.values()).filter(v => v.missing);
+}"""
+
+
+def images(page, scope: str) -> list[dict]:
+    """Every <img> under `scope`, after trying to decode it: src (cut), complete, natural width and height."""
+    return page.evaluate(_JS_IMAGES, scope)
+
+
+def missing_glyphs(page, selector: str) -> list[dict]:
+    """Characters in the text under `selector` that render as an empty box (or nothing) in this browser."""
+    return page.evaluate(_JS_MISSING_GLYPHS, selector)
+
+
+def glyph_renders(page, char: str, font: str = "16px sans-serif") -> bool:
+    """Whether `char` draws a glyph of its own in `font` here (the control for `missing_glyphs`)."""
+    page.evaluate("""([char, font]) => {
+        const el = document.createElement('span');
+        el.id = 'course-glyph-probe'; el.style.font = font; el.textContent = char;
+        document.body.appendChild(el);
+    }""", [char, font])
+    try:
+        return not missing_glyphs(page, "#course-glyph-probe")
+    finally:
+        page.evaluate("() => document.getElementById('course-glyph-probe').remove()")

@@ -46,3 +46,18 @@ def test_model_throughput_measures_every_precision_and_layout():
 def test_unknown_dataset_in_throughput_gives_the_registry_error():
     with pytest.raises(UnknownNameError, match="unknown dataset 'cifar11'; valid datasets: cifar10"):
         throughput.model_throughput("cifar11", steps=1, batch_size=2)
+
+
+def test_slider_render_times_every_strategy_on_new_settings():
+    import slider_render
+
+    from course_lib import data
+    from course_lib.explore import widgets
+
+    torch.manual_seed(0)
+    ex = widgets.SampleExplorer(torch.randint(0, 256, (40, 1, 28, 28), dtype=torch.uint8), torch.arange(40) % 10,
+                                data.get_spec("mnist"))
+    times = slider_render.measure(ex, "example", moves=2)
+    assert list(times) == ["savefig", "new fig + PNG", "full redraw", "show()"]
+    assert all(len(ms) == 2 and min(ms) > 0 for ms in times.values())
+    assert ex.last.setting == {"class": 0, "example": 2}  # show() walked the new settings

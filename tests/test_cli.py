@@ -47,6 +47,22 @@ def test_data_list_and_offline_cifar_error(fake_root, tmp_path):
     assert res.returncode == 2 and "cifar-10-python.tar.gz" in res.stderr
 
 
+def test_project_new_never_overwrites_and_check_reports_what_is_missing(fake_root, tmp_path):
+    mine = tmp_path / "mine"
+    res = _cli("project", "new", str(mine))
+    assert res.returncode == 0 and "wrote README.md, data.py, model.py, utils.py, train.py" in res.stdout
+    assert f"project check {mine}" in res.stdout
+    res = _cli("project", "new", str(mine))
+    assert res.returncode == 2 and "already has README.md" in res.stderr and "never overwrites" in res.stderr
+    assert "Traceback" not in res.stderr
+    res = _cli("project", "check", str(mine), "--dataset", "mnist", "--root", str(fake_root))
+    assert res.returncode == 1, res.stderr
+    assert "  TODO  data.py: normalize is not written yet (TODO:" in res.stdout and "0 of 15 checks pass" in res.stdout
+    res = _cli("project", "check", str(tmp_path / "nowhere"))
+    assert res.returncode == 2 and "is not a folder" in res.stderr
+    assert "project new|check" in _cli("--help").stdout
+
+
 @needs_mnist
 @pytest.mark.slow
 def test_one_epoch_conv1x1_gap_reaches_98_percent_on_real_mnist():

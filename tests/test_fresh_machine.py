@@ -13,8 +13,6 @@ import subprocess
 import time
 import urllib.request
 
-import pytest
-
 from course_lib.paths import data_root
 
 from .conftest import REPO, needs_mnist

@@ -1,7 +1,8 @@
-"""Weekly summaries are up to date with their lessons; summaries and quiz review notebooks run in fast mode.
+"""The one notebook build (tools/notebook_build): lessons -> notebooks, summaries, quiz reviews; they run.
 
-A summary is rebuilt from the lesson cells tagged `summary` (`python -m course_lib summaries build`);
-the review notebooks come from tools/build_quiz_notebooks.py. Both are stored without outputs.
+A summary is rebuilt from the lesson cells tagged `summary`, the review notebooks from quizzes/weekNN.yaml,
+both by `make notebooks`; tests/test_notebooks.py checks that every generated file in the repository is
+up to date. Here the build runs on a small lesson in a temporary folder.
 """
 from __future__ import annotations
 
@@ -12,128 +13,176 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
+from nbformat.v4 import new_output
 
-from course_lib import summaries
-from course_lib.__main__ import main as cli
-from course_lib.nbtools import has_outputs, notebook_paths
+from tools import notebook_build
+from tools.notebook_build.summaries import YOUR_CELL, undefined_names
+from tools.notebook_build.writer import Stale, has_outputs
 
 from .conftest import REPO
 
-SUMMARY_NOTEBOOKS = notebook_paths(REPO / "summaries")
-QUIZ_NOTEBOOKS = notebook_paths(REPO / "quizzes")
+SUMMARY_NOTEBOOKS = sorted((REPO / "summaries").glob("*.ipynb"))
+QUIZ_NOTEBOOKS = sorted((REPO / "quizzes").glob("*.ipynb"))
 CELL_TIMEOUT = 300
 
+FAKE_LESSON = """\
+# %% [markdown]
+# # Week 9 - A fake topic
+#
+# Intro.
 
-# ------------------------------------------------------------------ up to date with the lessons
+# %%
+x = 1  # not in the summary
 
-def test_every_lesson_with_summary_cells_has_an_up_to_date_summary():
-    wanted = summaries.expected_summaries()
-    assert wanted, "no lesson notebook has cells tagged 'summary'"
-    stale = summaries.check()
-    assert not stale, "\n".join(map(str, stale)) + "\nrun `python -m course_lib summaries build`"
-    assert sorted(wanted) == SUMMARY_NOTEBOOKS  # and no summary without a lesson
+# %% [markdown] tags=["summary", "other"]
+# ## Summary
+#
+# - seven squared
+
+# %% tags=["summary"]
+print(7 * 7)
+
+# %%
+# !echo a shell line
+
+# %% [markdown]
+# Untagged ending.
+"""
 
 
-def test_cli_summaries_check(capsys):
-    assert cli(["summaries", "check"]) == 0
-    assert "up to date" in capsys.readouterr().out
-
-
-def _lesson(path: Path, cells) -> None:
-    nb = new_notebook(cells=cells)
-    nbformat.write(nb, path)
-
-
-def _fake_lesson(folder: Path) -> Path:
-    folder.mkdir()
-    path = folder / "week09_fake_topic.ipynb"
-    ran = new_code_cell("print(7 * 7)", metadata={"tags": ["summary"]}, execution_count=3,
-                        outputs=[new_output("stream", name="stdout", text="49\n")])
-    _lesson(path, [
-        new_markdown_cell("# Week 9 - A fake topic\n\nIntro."),
-        new_code_cell("x = 1  # not in the summary"),
-        new_markdown_cell("## Summary\n\n- seven squared", metadata={"tags": ["summary", "other"]}),
-        ran,
-        new_markdown_cell("Untagged ending."),
-    ])
+def _fake_course(root: Path, lesson: str = FAKE_LESSON) -> Path:
+    """A course folder with one lesson source; returns the lesson's path."""
+    (root / "lessons").mkdir(parents=True, exist_ok=True)
+    path = root / "lessons" / "week09_fake_topic.py"
+    path.write_text(lesson, encoding="utf-8")
     return path
 
 
+def _cells(path: Path) -> list[tuple[str, str, list]]:
+    nb = nbformat.read(path, as_version=4)
+    return [(c.cell_type, c.source, c.metadata.get("tags", [])) for c in nb.cells]
+
+
+# ------------------------------------------------------------------ the build, on a small course
+
+def test_lesson_source_becomes_a_notebook_with_tags_and_shell_lines(tmp_path):
+    _fake_course(tmp_path)
+    assert notebook_build.check(tmp_path) == [
+        Stale(tmp_path / "notebooks" / "week09_fake_topic.ipynb", "missing"),
+        Stale(tmp_path / "summaries" / "week09_summary.ipynb", "missing")]
+    done, problems = notebook_build.build(tmp_path)
+    assert len(done) == 2 and problems == []
+    path = tmp_path / "notebooks" / "week09_fake_topic.ipynb"
+    assert _cells(path) == [
+        ("markdown", "# Week 9 - A fake topic\n\nIntro.", []),
+        ("code", "x = 1  # not in the summary", []),
+        ("markdown", "## Summary\n\n- seven squared", ["summary", "other"]),
+        ("code", "print(7 * 7)", ["summary"]),
+        ("code", "!echo a shell line", []),
+        ("markdown", "Untagged ending.", [])]
+    nb = nbformat.read(path, as_version=4)
+    assert [c.id for c in nb.cells] == [f"week09-{i:02d}" for i in range(6)]
+    assert nb.metadata["kernelspec"]["name"] == "python3" and not has_outputs(nb)
+
+
 def test_summary_is_title_setup_and_tagged_cells_in_order_without_outputs(tmp_path):
-    lesson = _fake_lesson(tmp_path / "notebooks")
-    out = tmp_path / "summaries"
-    assert summaries.check(lesson.parent, out, tmp_path) == [summaries.Stale(out / "week09_summary.ipynb", "missing")]
-    assert summaries.build(lesson.parent, out, tmp_path) == [out / "week09_summary.ipynb"]
-    nb = nbformat.read(out / "week09_summary.ipynb", as_version=4)
+    _fake_course(tmp_path)
+    notebook_build.build(tmp_path)
+    nb = nbformat.read(tmp_path / "summaries" / "week09_summary.ipynb", as_version=4)
     assert nb.cells[0].source.startswith("# Week 9 summary - A fake topic")
-    assert "week09_fake_topic.ipynb" in nb.cells[0].source
+    assert "week09_fake_topic.ipynb" in nb.cells[0].source and "`make notebooks`" in nb.cells[0].source
     assert "import course_lib" in nb.cells[1].source
-    assert [(c.cell_type, c.source) for c in nb.cells[2:]] == [
+    assert [(c.cell_type, c.source) for c in nb.cells[2:4]] == [
         ("markdown", "## Summary\n\n- seven squared"), ("code", "print(7 * 7)")]
+    assert nb.cells[4].source.startswith("## Your own summary") and nb.cells[5].source == YOUR_CELL
     assert not has_outputs(nb)
-    assert summaries.check(lesson.parent, out, tmp_path) == []
-    assert summaries.build(lesson.parent, out, tmp_path) == []  # rebuilding is a no-op
+    assert notebook_build.check(tmp_path) == []
+    assert notebook_build.build(tmp_path) == ([], [])  # rebuilding writes nothing
 
 
-def test_check_reports_stale_summaries(tmp_path):
-    lesson = _fake_lesson(tmp_path / "notebooks")
-    out = tmp_path / "summaries"
-    summaries.build(lesson.parent, out, tmp_path)
-    target = out / "week09_summary.ipynb"
+def test_rebuilding_a_summary_keeps_the_learners_own_cells(tmp_path):
+    lesson = _fake_course(tmp_path)
+    notebook_build.build(tmp_path)
+    path = tmp_path / "summaries" / "week09_summary.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[-1].source = "My summary: a batch goes forward, then backward."
+    extra = nbformat.v4.new_code_cell("print('my own check')", outputs=[
+        new_output("stream", name="stdout", text="my own check\n")], execution_count=3)
+    nb.cells.append(extra)
+    nbformat.write(nb, path)
+    assert notebook_build.check(tmp_path) == []  # the learner's part is not "out of date"
+    lesson.write_text(FAKE_LESSON.replace("seven squared", "seven times seven"), encoding="utf-8")
+    assert [s.path.name for s in notebook_build.check(tmp_path)] == ["week09_fake_topic.ipynb", path.name]
+    notebook_build.build(tmp_path)
+    rebuilt = nbformat.read(path, as_version=4)
+    assert rebuilt.cells[2].source == "## Summary\n\n- seven times seven"  # the generated part follows the lesson
+    assert rebuilt.cells[-2].source == "My summary: a batch goes forward, then backward."
+    assert rebuilt.cells[-1].source == extra.source and rebuilt.cells[-1].outputs == extra.outputs
+    assert rebuilt.cells[-1].id == extra.id
 
-    nb = nbformat.read(lesson, as_version=4)
-    nb.cells[1].source = "x = 2  # an untagged cell changed"
-    nbformat.write(nb, lesson)
-    assert summaries.check(lesson.parent, out, tmp_path) == []  # the summary does not depend on it
 
-    nb.cells[3].source = "print(8 * 8)"  # a tagged cell changed
-    nbformat.write(nb, lesson)
-    (stale,) = summaries.check(lesson.parent, out, tmp_path)
-    assert stale.path == target and "out of date" in stale.reason
-    summaries.build(lesson.parent, out, tmp_path)
+def test_check_reports_every_stale_file(tmp_path):
+    lesson = _fake_course(tmp_path)
+    notebook_build.build(tmp_path)
+    notebook = tmp_path / "notebooks" / "week09_fake_topic.ipynb"
+    summary = tmp_path / "summaries" / "week09_summary.ipynb"
 
-    ran = nbformat.read(target, as_version=4)
-    ran.cells[-1].outputs = [new_output("stream", name="stdout", text="64\n")]
-    nbformat.write(ran, target)
-    (stale,) = summaries.check(lesson.parent, out, tmp_path)
-    assert stale.reason == "stores outputs"
-    summaries.build(lesson.parent, out, tmp_path)
+    lesson.write_text(FAKE_LESSON.replace("x = 1", "x = 2"), encoding="utf-8")  # an untagged cell changed
+    assert notebook_build.check(tmp_path) == [Stale(notebook, "out of date with its source")]
 
-    for cell in nb.cells:
-        cell.metadata.pop("tags", None)  # the lesson no longer has summary cells
-    nbformat.write(nb, lesson)
-    (stale,) = summaries.check(lesson.parent, out, tmp_path)
-    assert "no cells tagged 'summary'" in stale.reason
-    summaries.build(lesson.parent, out, tmp_path)
-    assert not target.exists()
+    lesson.write_text(FAKE_LESSON.replace("7 * 7", "8 * 8"), encoding="utf-8")  # a tagged cell changed
+    assert notebook_build.check(tmp_path) == [Stale(notebook, "out of date with its source"),
+                                              Stale(summary, "out of date with its source")]
+    notebook_build.build(tmp_path)
+
+    ran = nbformat.read(summary, as_version=4)
+    ran.cells[3].outputs = [new_output("stream", name="stdout", text="64\n")]  # print(8 * 8), a generated cell
+    nbformat.write(ran, summary)
+    assert notebook_build.check(tmp_path) == [Stale(summary, "stores outputs")]
+    notebook_build.build(tmp_path)
+
+    lesson.write_text(FAKE_LESSON.replace(' tags=["summary", "other"]', "").replace(' tags=["summary"]', ""),
+                      encoding="utf-8")  # the lesson no longer has summary cells
+    assert notebook_build.check(tmp_path) == [Stale(notebook, "out of date with its source"),
+                                              Stale(summary, "generated, but its source is gone")]
+    notebook_build.build(tmp_path)
+    assert not summary.exists() and notebook_build.check(tmp_path) == []
+
+    lesson.unlink()  # a lesson removed: its notebook goes too, a learner's own notebook stays
+    own = tmp_path / "notebooks" / "my_notes.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(), own)
+    assert notebook_build.check(tmp_path) == [Stale(notebook, "generated, but its source is gone")]
+    notebook_build.build(tmp_path)
+    assert not notebook.exists() and own.exists()
+
+
+def test_make_strip_notebooks_gives_back_the_generated_file(tmp_path):
+    _fake_course(tmp_path)
+    notebook_build.build(tmp_path)
+    path = tmp_path / "notebooks" / "week09_fake_topic.ipynb"
+    ran = nbformat.read(path, as_version=4)
+    ran.cells[3].outputs = [new_output("stream", name="stdout", text="49\n")]
+    ran.cells[3].execution_count = 1
+    ran.cells[3].metadata["ExecuteTime"] = {"end_time": "2026-11-25T18:01:00"}
+    nbformat.write(ran, path)
+    assert notebook_build.check(tmp_path) == [Stale(path, "stores outputs")]
+    subprocess.run([sys.executable, "-m", "nbstripout", "--keep-id", str(path)], check=True)  # as in the Makefile
+    assert notebook_build.check(tmp_path) == []
 
 
 def test_check_flags_summary_cells_that_need_the_rest_of_the_lesson(tmp_path):
-    lesson = _fake_lesson(tmp_path / "notebooks")
-    nb = nbformat.read(lesson, as_version=4)
-    nb.cells[3].source = "import math\nprint(math.sqrt(x), [k for k in range(3)])  # x comes from an untagged cell"
-    nbformat.write(nb, lesson)
-    out = tmp_path / "summaries"
-    summaries.build(lesson.parent, out, tmp_path)
-    (stale,) = summaries.check(lesson.parent, out, tmp_path)
-    assert "use x without defining or importing them" in stale.reason
-    assert summaries.undefined_names(["def f(a):\n    return a + b\nfor i in range(2):\n    f(i)"]) == ["b"]
+    _fake_course(tmp_path, FAKE_LESSON.replace(
+        "print(7 * 7)", "import math\nprint(math.sqrt(x), [k for k in range(3)])  # x comes from an untagged cell"))
+    done, (problem,) = notebook_build.build(tmp_path)
+    assert problem.path == tmp_path / "summaries" / "week09_summary.ipynb"
+    assert "use x without defining or importing them" in problem.reason
+    assert notebook_build.check(tmp_path) == [problem]
+    assert undefined_names(["def f(a):\n    return a + b\nfor i in range(2):\n    f(i)"]) == ["b"]
 
 
-# ------------------------------------------------------------------ quiz review notebooks
-
-def test_quiz_review_notebooks_match_the_banks():
+def test_quiz_review_notebooks_exist_for_every_bank():
     names = {p.name for p in QUIZ_NOTEBOOKS}
     assert {f"week{w:02d}_quiz_review.ipynb" for w in range(1, 8)} | {"cumulative_review.ipynb"} <= names
-    done = subprocess.run([sys.executable, str(REPO / "tools" / "build_quiz_notebooks.py"), "--check"],
-                          capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-
-
-@pytest.mark.parametrize("path", SUMMARY_NOTEBOOKS + QUIZ_NOTEBOOKS, ids=lambda p: p.stem)
-def test_stored_without_outputs(path):
-    assert not has_outputs(nbformat.read(path, as_version=4)), f"{path.name} has outputs: run `make strip-notebooks`"
 
 
 # ------------------------------------------------------------------ they run in fast mode

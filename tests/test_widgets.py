@@ -2,15 +2,20 @@
 from __future__ import annotations
 
 import copy
+import io
 
 import ipywidgets as W
+import matplotlib
+import numpy as np
 import pytest
 import torch
+from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
+from PIL import Image
 from torch import nn
 
 from course_lib import data, models, training
-from course_lib.explore import viz, widgets
+from course_lib.explore import fast_render, viz, widgets
 from course_lib.training import lifecycle
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -81,7 +86,148 @@ def test_static_fallback_is_the_default_view(model, images):
     ex = widgets.FeatureMapExplorer(model, images[0])
     fig = ex.static_figure()
     assert isinstance(fig, Figure)
-    assert viz.to_png(fig) == ex.show(**ex.defaults).png
+    static, shown = decode(viz.to_png(fig)), decode(ex.show(**ex.defaults).png)
+    assert static.shape == shown.shape
+    differ = np.abs(static - shown).max(-1) > 64
+    assert differ.mean() < 0.01, "the same picture: only the colour bar's stamped labels are shaded differently"
+
+
+# ------------------------------------------- fast frames: the same picture as the static figure
+
+def decode(png: bytes) -> np.ndarray:
+    """PNG bytes -> (H,W,3) int array, by PIL (an independent decoder)."""
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+
+
+def colour_mapped(a, cmap: str, vmin: float, vmax: float) -> np.ndarray:
+    """(h,w) values -> (h,w,3) uint8 colours, as imshow maps them."""
+    return matplotlib.colormaps[cmap](Normalize(vmin, vmax)(np.asarray(a, float)), bytes=True)[..., :3]
+
+
+def boxes(ex, setting) -> list:
+    """Pixel boxes (display coordinates, y up) of the axes of `setting`'s static figure drawn at the PNG's dpi:
+    the layout a LiveFigure keeps when it is built from that setting."""
+    fig = ex.static_figure(**setting)
+    fast_render.figure_png(fig)
+    return [ax.get_window_extent() for ax in fig.axes], fig
+
+
+def assert_cells_show(px: np.ndarray, box, rgb: np.ndarray, skip=()) -> None:
+    """Each cell (i,j) of the colour-mapped map `rgb` (h,w,3) fills its share of `box`: a 3x3 block just inside
+    its top-left corner (clear of the values written at its centre) has exactly its colour."""
+    h, w = rgb.shape[:2]
+    for i in range(h):
+        for j in range(w):
+            if (i, j) in skip:
+                continue
+            top = px.shape[0] - (box.y1 - i * box.height / h)  # rows count down from the top
+            r, c = int(np.ceil(top)) + 2, int(np.ceil(box.x0 + j * box.width / w)) + 2
+            assert (px[r:r + 3, c:c + 3] == rgb[i, j]).all(), f"cell {(i, j)}: {px[r, c]} != {rgb[i, j]}"
+
+
+def red_box(px: np.ndarray, box) -> tuple[float, float, float, float]:
+    """(x0, x1, y0, y1) display extent of the red pixels inside `box`."""
+    top = px.shape[0] - box.y1
+    area = px[int(top):int(top + box.height), int(box.x0):int(box.x1)]
+    rows, cols = np.nonzero((area[..., 0] > 200) & (area[..., 1] < 80) & (area[..., 2] < 80))
+    assert len(rows), "no red box"
+    return (cols.min() + int(box.x0), cols.max() + 1 + int(box.x0),
+            px.shape[0] - (rows.max() + 1 + int(top)), px.shape[0] - (rows.min() + int(top)))
+
+
+def test_feature_map_frames_show_the_colour_mapped_map_and_the_red_box(model, images):
+    X, y = images
+    ex = widgets.FeatureMapExplorer(model, X, y, SPEC)
+    first = {"layer": "conv1_2", "channel": 2, "image": 0}
+    (box_img, box_map, _), static = boxes(ex, first)
+    ex.show(**first)
+    for setting in [{"image": 3}, {"channel": 5, "image": 4}, {"image": 1}]:  # never drawn, same layer
+        view = ex.show(**setting)
+        px = decode(view.png)
+        m = view.data.numpy()
+        (i, j), rf, jump = view.info["argmax"], view.info["rf"], view.info["jump"]
+        near = {(i + di, j + dj) for di in (-1, 0, 1) for dj in (-1, 0, 1)}  # under the red + marker
+        assert_cells_show(px, box_map, colour_mapped(m, "viridis", *fast_render.color_limits(m)), skip=near)
+        image = viz.as_numpy_image(ex.images[view.setting["image"]])
+        assert_cells_show(px, box_img, colour_mapped(image, "gray", 0, 1))
+        cx, cy = j * jump + (jump - 1) / 2, i * jump + (jump - 1) / 2  # the unit's centre in input pixels
+        corners = [(cx - rf / 2, cy + rf / 2), (cx + rf / 2, cy - rf / 2)]  # (left, bottom), (right, top)
+        (x0, y0), (x1, y1) = static.axes[0].transData.transform(corners)
+        expected = (max(x0, box_img.x0), min(x1, box_img.x1), max(y0, box_img.y0), min(y1, box_img.y1))
+        assert np.allclose(red_box(px, box_img), expected, atol=2.5), (red_box(px, box_img), expected)
+
+
+def test_feature_map_layouts_are_prepared_ahead_and_shared_by_layers_of_one_size(model, images):
+    X, y = images
+    ex = widgets.FeatureMapExplorer(model, X, y, SPEC)
+    first = {"layer": "conv1_1", "channel": 1, "image": 2}
+    ex.show(**first)
+    assert ex.wait_ahead(timeout=120)  # a thread built the other map sizes' LiveFigures
+    prepared = ex._live.values()  # internal: one LiveFigure per map size, the 7x7 one built from pool2
+    assert len(prepared) == len({tuple(m.shape[2:]) for m in ex.maps.values()}) == 3
+    (_, box_map, _), _ = boxes(ex, first | {"layer": "pool2"})
+    view = ex.show(layer="conv3_2", channel=9, image=5)  # another 7x7 layer, never drawn
+    assert {id(live) for live in ex._live.values()} == {id(live) for live in prepared}  # no new figure
+    m = view.data.numpy()
+    (i, j) = view.info["argmax"]
+    near = {(i + di, j + dj) for di in (-1, 0, 1) for dj in (-1, 0, 1)}
+    assert_cells_show(decode(view.png), box_map, colour_mapped(m, "viridis", *fast_render.color_limits(m)), skip=near)
+    (live,) = [live for live in prepared if live.fig.axes[1].images[0].get_array().shape == (7, 7)]
+    assert live.fig.axes[1].get_title() == "conv3_2 channel 9"
+
+
+def test_sample_frames_show_the_image_its_numbers_box_and_histogram():
+    torch.manual_seed(0)
+    imgs = torch.randint(0, 256, (60, 1, 28, 28), dtype=torch.uint8)
+    ex = widgets.SampleExplorer(imgs, torch.arange(60) % 10, SPEC)
+    (box_img, box_num, box_hist), static = boxes(ex, ex.defaults)
+    ex.show()
+    view = ex.show(**{"class": 4, "example": 2})
+    px = decode(view.png)
+    assert_cells_show(px, box_img, colour_mapped(view.data[0].numpy() / 255, "gray", 0, 1))
+    assert_cells_show(px, box_num, colour_mapped(view.data[0, 9:19, 9:19].numpy(), "gray", 0, 255))
+    (x0, y0), (x1, y1) = static.axes[0].transData.transform([(8.5, 18.5), (18.5, 8.5)])  # the 10x10 box
+    assert np.allclose(red_box(px, box_img), (x0, x1, y0, y1), atol=2.5)
+    counts, _ = np.histogram(view.info["normalized"].numpy(), ex.bins)
+    ax_hist = static.axes[2]  # the default's histogram: same layout, its own count scale
+    for k in np.argsort(counts)[-3:]:  # the three fullest bins reach their counts, on this image's scale
+        ax_hist.set_ylim(0, 1.05 * counts.max())  # as hist autoscales
+        (bx, by), = ax_hist.transData.transform([((ex.bins[k] + ex.bins[k + 1]) / 2, counts[k])])
+        column = px[:, int(bx)]
+        blue = np.nonzero((column[:, 2] > 150) & (column[:, 0] < 100))[0]
+        assert abs((px.shape[0] - blue.min()) - by) <= 1.5
+    assert ex.static_figure(**view.setting).axes[2].get_ylim() == pytest.approx((0, 1.05 * counts.max()))
+
+
+def test_cam_frames_show_the_colour_mapped_map_and_the_same_titles(model, images):
+    X, y = images
+    ex = widgets.CamExplorer(model, X, y, SPEC)
+    (_, box_cam, *_), _ = boxes(ex, ex.defaults)
+    ex.show()
+    for k, i in [(3, 2), (7, 5)]:
+        view = ex.show(**{"class": k, "image": i})
+        cam = view.data.numpy()
+        cmap = ex.static_figure(**view.setting).axes[1].images[0].get_cmap().name
+        assert_cells_show(decode(view.png), box_cam, colour_mapped(cam, cmap, *fast_render.color_limits(cam)))
+        (live,) = ex._live.values()  # internal: the one LiveFigure, after this frame
+        static = ex.static_figure(**view.setting)
+        assert [a.get_title() for a in live.fig.axes] == [a.get_title() for a in static.axes]
+        assert live.fig.texts[0].get_text() == static.texts[0].get_text() == view.title
+
+
+def test_slider_callbacks_stay_plain_calls_and_the_stepper_draws_ahead(model, images):
+    """show() returns the drawn PNG itself (no thread) except for the stepper, whose other steps a thread draws
+    ahead: then every step is the PNG of its static figure, byte for byte."""
+    X, y = images
+    ex = widgets.CamExplorer(model, X, y, SPEC)
+    ex.controls["image"].value = 4  # the slider's callback is show(): synchronous
+    assert ex.last.setting["image"] == 4 and ex.image.value == ex.last.png and not ex.wait_ahead()
+    cycle = lifecycle.record_life_cycle(model, images, lr=0.1, device=torch.device("cpu"))
+    stepper = widgets.BatchStepper(cycle, SPEC.classes, SPEC)
+    stepper.show(step=0)
+    assert stepper.wait_ahead(timeout=120)
+    for i in range(len(cycle.steps)):
+        assert stepper.show(step=i).png == fast_render.figure_png(stepper.static_figure(step=i))
 
 
 # --------------------------------------------------------------------------- CAMs

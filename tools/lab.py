@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-LANDING = "notebooks/week01_tensors_datasets_loaders.ipynb"  # the page JupyterLab opens first
+LANDING = "notebooks/week00_start_here.ipynb"  # the page JupyterLab opens first: the course map
 URL = re.compile(r"(https?://(?:127\.0\.0\.1|localhost|\[::1\])(?::\d+)?)/lab\?token=(\w+)")
 
 

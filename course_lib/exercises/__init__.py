@@ -8,8 +8,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from .core import (EXERCISES, KINDS, Exercise, Verdict, all_exercises, expect_choice, expect_function,
-                   expect_number, expect_shape, get, parse_shape, register)
+from .core import (
+    EXERCISES,
+    KINDS,
+    Exercise,
+    Verdict,
+    all_exercises,
+    expect_choice,
+    expect_function,
+    expect_number,
+    expect_shape,
+    get,
+    parse_shape,
+    register,
+)
 from .widgets import ExerciseView
 
 __all__ = ["EXERCISES", "KINDS", "Exercise", "ExerciseView", "Verdict", "all_exercises", "check",

@@ -164,7 +164,8 @@ def feature_map_grid(maps, title: str = "", max_channels: int = 16, ncols: int =
 
 def layer_overview(feature_maps: Mapping[str, torch.Tensor], image, channels: int = 6,
                    title: str = "") -> Figure:
-    """One row per layer ({name: (C,H,W)}): its first `channels` maps, next to the input image."""
+    """One row per layer ({name: (C,H,W)}): its first `channels` maps on one colour scale per row (with its
+    colour bar), next to the input image."""
     names = list(feature_maps)
     fig = new_figure(1.25 * (channels + 1), 1.3 * len(names) + 0.6)
     axes = fig.subplots(len(names), channels + 1, squeeze=False)
@@ -176,14 +177,17 @@ def layer_overview(feature_maps: Mapping[str, torch.Tensor], image, channels: in
             axes[r, 0].axis("off")
         axes[r, 0].text(-0.15, 0.5, f"{name}\n{tuple(maps.shape)}", transform=axes[r, 0].transAxes,
                         ha="right", va="center", fontsize=7)
+        shown = maps[:channels].detach().float().cpu()
+        lo, hi = float(shown.min()), float(shown.max())
         for c in range(channels):
             ax = axes[r, c + 1]
             ax.set_xticks([])
             ax.set_yticks([])
             if c < len(maps):
-                ax.imshow(maps[c].detach().float().cpu().numpy(), cmap="viridis")
+                im = ax.imshow(shown[c].numpy(), cmap="viridis", vmin=lo, vmax=hi)
             else:
                 ax.axis("off")
+        fig.colorbar(im, ax=axes[r, 1:], shrink=0.9, pad=0.01)
     fig.suptitle(title or "successive layers: smaller maps, more channels")
     return fig
 
@@ -200,10 +204,10 @@ def cam_overlay(image, cam: torch.Tensor, title: str = "", class_name: str = "",
     fig = new_figure(10, 3.4)
     ax_img, ax_cam, ax_over = fig.subplots(1, 3)
     show_image(ax_img, image, "input")
-    single_map(cam, f"CAM of {class_name!r} {tuple(cam.shape)}", ax=ax_cam, cmap="jet", annotate=True)
+    single_map(cam, f"CAM of {class_name!r} {tuple(cam.shape)}", ax=ax_cam, cmap="inferno")
     big = upsample_map(cam.detach().cpu(), a.shape[:2]).numpy()
     ax_over.imshow(a, cmap="gray" if a.ndim == 2 else None, vmin=0, vmax=1)
-    ax_over.imshow(big, cmap="jet", alpha=0.5)
+    ax_over.imshow(big, cmap="inferno", alpha=0.5)
     ax_over.set_xticks([])
     ax_over.set_yticks([])
     extra = f"; mean = logit = {score:.2f}" if score is not None else ""

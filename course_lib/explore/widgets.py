@@ -1,120 +1,34 @@
 """ipywidgets explorers built on viz.py: compute once, then sliders only index cached tensors.
 
-Every explorer has
+Every explorer (the base class is in explorer_base.py; BatchStepper in batch_stepper.py) has
     .widget           the ipywidgets box (sliders with descriptions + an Image holding PNG bytes)
     .show(**setting)  a plain function (tests call it): sets the sliders, draws, returns a `View`
     .static_figure()  the same figure for the default setting, for notebooks read without a kernel
 Sliders use `continuous_update=False`, so a figure is drawn once, when the slider is released.
+A setting drawn before comes from a bounded PNG cache; a new one is a `fast_render.LiveFigure` frame (the
+explorer's figure redraws only what the slider changed: a few ms). What a frame cannot reuse is prepared in
+one background thread once the explorer is shown: the batch stepper's seven charts, the feature-map
+explorer's figure per map size. Subclasses give `view` and `figure` (the static figure), and may override
+`_draw_png` (a LiveFigure frame) and `_jobs_ahead`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Callable
 
 import ipywidgets as W
+import numpy as np
 import torch
 from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
+from matplotlib.patches import PathPatch, Rectangle
 
-from ..data import DatasetSpec, denormalize, normalize
+from ..data import DatasetSpec, normalize
 from ..models import GapFc, receptive_fields
-from . import viz
+from . import fast_render, viz
+from .batch_stepper import BatchStepper
+from .explorer_base import PNG_CACHE_SIZE, Explorer, View, class_slider, display_images, int_slider
 
-
-@dataclass
-class View:
-    """What an explorer displays for one setting of its sliders."""
-
-    setting: dict[str, Any]  # slider name -> value
-    data: torch.Tensor  # the tensor drawn (a feature map, a CAM, an image...)
-    title: str
-    info: dict[str, Any] = field(default_factory=dict)
-    png: bytes = b""  # the figure as PNG bytes (what the Image widget holds)
-
-
-class Explorer:
-    """Base class: named controls, an HTML caption and an Image widget redrawn on every change."""
-
-    def __init__(self, controls: dict[str, W.ValueWidget], image_width: str = "760px"):
-        self.controls = controls
-        self.image = W.Image(format="png", layout=W.Layout(width=image_width))
-        self.caption = W.HTML()
-        self.widget = W.VBox([W.HBox(list(controls.values())), self.caption, self.image])
-        self.image.add_class("course-explorer-image")  # CSS hooks for browser tests
-        self.widget.add_class(f"course-{type(self).__name__}")
-        self.defaults = {k: c.value for k, c in controls.items()}
-        self.last: View | None = None
-        self._syncing = False
-        self._png_cache: dict[tuple, bytes] = {}
-        for c in controls.values():
-            c.observe(self._on_change, names="value")
-
-    # subclasses implement these two
-    def view(self, **setting) -> View:
-        raise NotImplementedError
-
-    def figure(self, view: View) -> Figure:
-        raise NotImplementedError
-
-    def _on_change(self, change) -> None:
-        if not self._syncing:
-            self.show(**{k: c.value for k, c in self.controls.items()})
-
-    def _sync_controls(self, setting: dict[str, Any]) -> None:
-        """Move the sliders to `setting` without triggering redraws."""
-        self._syncing = True
-        try:
-            for k, v in setting.items():
-                self.controls[k].value = v
-        finally:
-            self._syncing = False
-
-    def show(self, **setting) -> View:
-        """Display `setting` (missing names keep their current value) and return what is shown."""
-        full = {k: c.value for k, c in self.controls.items()} | setting
-        view = self.view(**full)
-        self._sync_controls(view.setting)
-        key = tuple(view.setting.items())
-        if key not in self._png_cache:
-            self._png_cache[key] = viz.to_png(self.figure(view))
-        view.png = self._png_cache[key]
-        self.image.value = view.png
-        self.caption.value = f"<b>{view.title}</b>"
-        self.last = view
-        return view
-
-    def static_figure(self, **setting) -> Figure:
-        """The explorer's figure for the default setting (or `setting`), without widgets."""
-        return self.figure(self.view(**(self.defaults | setting)))
-
-    def _ipython_display_(self) -> None:
-        from IPython.display import display
-
-        if self.last is None:
-            self.show()
-        display(self.widget)
-
-
-def _slider(description: str, maximum: int, value: int = 0) -> W.IntSlider:
-    return W.IntSlider(value=value, min=0, max=max(0, maximum), description=description,
-                       continuous_update=False)
-
-
-def _class_slider(classes, description: str = "class") -> W.SelectionSlider:
-    return W.SelectionSlider(options=[(f"{k}: {c}", k) for k, c in enumerate(classes)], value=0,
-                             description=description, continuous_update=False,
-                             layout=W.Layout(width="420px"))
-
-
-def _display_images(images: torch.Tensor, spec: DatasetSpec | None) -> torch.Tensor:
-    """Normalized float images -> [0,1] for display (uint8 kept; no spec: each image min-max scaled)."""
-    x = images.detach().cpu()
-    if x.dtype == torch.uint8:
-        return x
-    if spec is not None:
-        return denormalize(x, spec)
-    lo, hi = x.amin((1, 2, 3), keepdim=True), x.amax((1, 2, 3), keepdim=True)
-    return (x - lo) / (hi - lo).clamp(min=1e-8)
+__all__ = ["PNG_CACHE_SIZE", "BatchStepper", "CamExplorer", "Explorer", "FeatureMapExplorer", "SampleExplorer", "View",
+           "class_activation_maps"]
 
 
 class SampleExplorer(Explorer):
@@ -125,7 +39,10 @@ class SampleExplorer(Explorer):
         self.images, self.labels, self.spec, self.crop = images, labels, spec, crop
         self.index = {k: (labels == k).nonzero().flatten()[:per_class] for k in range(spec.num_classes)}
         most = max(len(v) for v in self.index.values())
-        super().__init__({"class": _class_slider(spec.classes), "example": _slider("example", most - 1)})
+        # histogram bins over every possible normalized value (an image with a 0 and a 255 pixel spans them all)
+        ends = normalize(torch.tensor([0, 255], dtype=torch.uint8).repeat(1, len(spec.mean), 1, 1), spec)  # (1,C,1,2)
+        self.bins = np.linspace(float(ends.min()), float(ends.max()), 31)
+        super().__init__({"class": class_slider(spec.classes), "example": int_slider("example", most - 1)})
 
     def view(self, **s) -> View:
         k = int(s["class"])
@@ -137,22 +54,53 @@ class SampleExplorer(Explorer):
                     f"{img.dtype}, normalized mean {x.mean():.2f} std {x.std():.2f}",
                     {"dataset_index": i, "normalized": x})
 
+    def _parts(self, view: View) -> tuple[str, torch.Tensor]:
+        """(image title, the uint8 crop in the red box (c,c) of channel 0)."""
+        img, c = view.data, self.crop
+        top, left = (img.shape[1] - c) // 2, (img.shape[2] - c) // 2
+        return (f"{self.spec.classes[view.setting['class']]} (index {view.info['dataset_index']})",
+                img[0, top:top + c, left:left + c].float())
+
     def figure(self, view: View) -> Figure:
         img, c = view.data, self.crop
         h, w = img.shape[1:]
         top, left = (h - c) // 2, (w - c) // 2
+        title, crop = self._parts(view)
         fig = viz.new_figure(11, 3.6)
         ax_img, ax_num, ax_hist = fig.subplots(1, 3)
-        viz.show_image(ax_img, img, f"{self.spec.classes[view.setting['class']]} (index "
-                        f"{view.info['dataset_index']})")
+        viz.show_image(ax_img, img, title)
         ax_img.add_patch(Rectangle((left - 0.5, top - 0.5), c, c, fill=False, color="red"))
-        viz.single_map(img[0, top:top + c, left:left + c].float(), f"uint8 values in the red {c}x{c} box "
-                       "(channel 0)", ax=ax_num, cmap="gray", annotate=True, colorbar=False, vmin=0,
-                       vmax=255, fmt="{:.0f}")
-        ax_hist.hist(view.info["normalized"].flatten().numpy(), bins=30, color="tab:blue")
+        viz.single_map(crop, f"uint8 values in the red {c}x{c} box (channel 0)", ax=ax_num, cmap="gray",
+                       annotate=True, colorbar=False, vmin=0, vmax=255, fmt="{:.0f}")
+        ax_hist.hist(view.info["normalized"].flatten().numpy(), bins=self.bins, color="tab:blue")
         ax_hist.set(xlabel="normalized value (x/255 - mean) / std", ylabel="pixels")
         ax_hist.set_title("histogram of the normalized image", fontsize=9)
         return fig
+
+    def _draw_png(self, view: View) -> bytes:
+        live = self._live_figure(None, lambda: self._live_figure_of(view))
+        ax_img, ax_num, ax_hist = live.fig.axes
+        title, crop = self._parts(view)
+        ax_img.images[0].set_data(viz.as_numpy_image(view.data))
+        ax_img.title.set_text(title)
+        ax_num.images[0].set_data(crop.numpy())
+        counts, _ = np.histogram(view.info["normalized"].numpy(), self.bins)
+        ax_hist.patches[-1].set_path(fast_render.bars_path(self.bins, counts))  # the bars, as one path
+        ax_hist.set_ylim(0, 1.05 * counts.max())  # as hist autoscales: 5 % margin above the fullest bin
+        live.frame()
+        live.cell_values(ax_num, crop.numpy(), "{:.0f}", 0, 255)
+        return live.png()
+
+    def _live_figure_of(self, view: View) -> fast_render.LiveFigure:
+        fig = self.figure(view)
+        ax_img, ax_num, ax_hist = fig.axes
+        for a in [*ax_num.texts, *ax_hist.patches]:  # values painted by LiveFigure.cell_values; bars: one path
+            a.set_visible(False)
+        bar = ax_hist.patches[0]
+        ax_hist.add_patch(PathPatch(fast_render.bars_path(self.bins, np.zeros(len(self.bins) - 1)),
+                                    facecolor=bar.get_facecolor(), edgecolor="none", zorder=bar.get_zorder()))
+        return fast_render.LiveFigure(fig, [*ax_img.images, *ax_img.patches, ax_img.title, *ax_num.images,
+                                            ax_hist.patches[-1]], y_axes=[ax_hist.yaxis])
 
 
 class FeatureMapExplorer(Explorer):
@@ -168,11 +116,11 @@ class FeatureMapExplorer(Explorer):
             self.maps = {k: v.cpu() for k, v in backbone.feature_maps(images.to(device)).items()}
         backbone.train(was_training)
         self.rf = {name: (rf, jump) for name, rf, jump in receptive_fields(backbone)}
-        self.images, self.labels, self.spec = _display_images(images, spec), labels, spec
+        self.images, self.labels, self.spec = display_images(images, spec), labels, spec
         layer = W.SelectionSlider(options=list(self.maps), value=next(iter(self.maps)), description="layer",
                                   continuous_update=False, layout=W.Layout(width="360px"))
-        super().__init__({"layer": layer, "channel": _slider("channel", self.maps[layer.value].shape[1] - 1),
-                          "image": _slider("image", len(images) - 1)})
+        super().__init__({"layer": layer, "channel": int_slider("channel", self.maps[layer.value].shape[1] - 1),
+                          "image": int_slider("image", len(images) - 1)})
 
     def _sync_controls(self, setting):
         self.controls["channel"].max = self.maps[setting["layer"]].shape[1] - 1  # before the value
@@ -192,19 +140,65 @@ class FeatureMapExplorer(Explorer):
                     f"receptive field {rf}x{rf} px (jump {jump}), image {image}",
                     {"rf": rf, "jump": jump, "argmax": (i, j)})
 
-    def figure(self, view: View) -> Figure:
+    def _parts(self, view: View) -> tuple[str, tuple[float, float, float, float]]:
+        """(image title, the red box (x, y, width, height) in input pixels)."""
         s, (i, j) = view.setting, view.info["argmax"]
         rf, jump = view.info["rf"], view.info["jump"]
+        label = "" if self.labels is None else f"label {self._name(int(self.labels[s['image']]))}, "
+        cy, cx = i * jump + (jump - 1) / 2, j * jump + (jump - 1) / 2  # centre of unit (i,j) in input pixels
+        return (f"image {s['image']}: {label}red box = what the strongest unit sees ({rf}x{rf})",
+                (cx - rf / 2, cy - rf / 2, rf, rf))
+
+    def figure(self, view: View) -> Figure:
+        s, (i, j) = view.setting, view.info["argmax"]
+        title, (x, y, w, h) = self._parts(view)
         fig = viz.new_figure(10, 4)
         ax_img, ax_map = fig.subplots(1, 2)
-        label = "" if self.labels is None else f"label {self._name(int(self.labels[s['image']]))}, "
-        viz.show_image(ax_img, self.images[s["image"]], f"image {s['image']}: {label}red box = what the "
-                        f"strongest unit sees ({rf}x{rf})")
-        cy, cx = i * jump + (jump - 1) / 2, j * jump + (jump - 1) / 2  # centre of unit (i,j) in input pixels
-        ax_img.add_patch(Rectangle((cx - rf / 2, cy - rf / 2), rf, rf, fill=False, color="red", lw=2))
+        viz.show_image(ax_img, self.images[s["image"]], title)
+        ax_img.add_patch(Rectangle((x, y), w, h, fill=False, color="red", lw=2))
         viz.single_map(view.data, f"{s['layer']} channel {s['channel']}", ax=ax_map)
         ax_map.plot(j, i, "r+", markersize=12)
         return fig
+
+    def _draw_png(self, view: View) -> bytes:
+        s, (i, j) = view.setting, view.info["argmax"]
+        live = self._live_figure(self._layout(s["layer"]), lambda: self._live_figure_of(view))
+        ax_img, ax_map = live.fig.axes[:2]
+        title, box = self._parts(view)
+        ax_img.images[0].set_data(viz.as_numpy_image(self.images[s["image"]]))
+        ax_img.title.set_text(title)
+        ax_img.patches[0].set_bounds(*box)
+        m = view.data.float().numpy()
+        ax_map.images[0].set_data(m)
+        ax_map.images[0].set_clim(*fast_render.color_limits(m))
+        ax_map.title.set_text(f"{s['layer']} channel {s['channel']}")
+        ax_map.lines[0].set_data([j], [i])
+        live.frame()
+        return live.png()
+
+    def _layout(self, layer: str) -> tuple[int, ...]:
+        return tuple(self.maps[layer].shape[2:])  # (h, w): one LiveFigure per map size (ticks, axis labels)
+
+    def _jobs_ahead(self, view: View) -> list[Callable[[], object]]:
+        """A LiveFigure for every other map size (three for the MNIST net), built and drawn in the background."""
+        first = {}
+        for layer in self.maps:
+            first.setdefault(self._layout(layer), layer)
+
+        def prepare(v: View) -> fast_render.LiveFigure:
+            live = self._live_figure_of(v)
+            live.frame()  # its background drawn here, not on the slider's first visit
+            return live
+
+        views = [self.view(**(view.setting | {"layer": layer})) for size, layer in first.items()
+                 if size not in self._live]
+        return [lambda v=v: self._live.get(self._layout(v.setting["layer"]), lambda: prepare(v)) for v in views]
+
+    def _live_figure_of(self, view: View) -> fast_render.LiveFigure:
+        fig = self.figure(view)
+        ax_img, ax_map = fig.axes[:2]
+        return fast_render.LiveFigure(fig, [*ax_img.images, *ax_img.patches, ax_img.title, *ax_map.images,
+                                            *ax_map.lines, ax_map.title], [ax_map.images[0].colorbar])
 
     def _name(self, k: int) -> str:
         return self.spec.classes[k] if self.spec else str(k)
@@ -236,8 +230,8 @@ class CamExplorer(Explorer):
         model.train(was_training)
         self.cams, self.logits = cams.cpu(), logits.cpu()
         self.probs = self.logits.softmax(1)
-        self.images, self.labels, self.spec = _display_images(images, spec), labels.cpu(), spec
-        super().__init__({"class": _class_slider(spec.classes), "image": _slider("image", len(images) - 1)})
+        self.images, self.labels, self.spec = display_images(images, spec), labels.cpu(), spec
+        super().__init__({"class": class_slider(spec.classes), "image": int_slider("image", len(images) - 1)})
 
     def view(self, **s) -> View:
         k, i = int(s["class"]), int(s["image"])
@@ -252,55 +246,30 @@ class CamExplorer(Explorer):
         k, i = view.setting["class"], view.setting["image"]
         return viz.cam_overlay(self.images[i], view.data, view.title, self.spec.classes[k], view.info["logit"])
 
+    def _draw_png(self, view: View) -> bytes:
+        k, i = view.setting["class"], view.setting["image"]
+        live = self._live_figure(tuple(view.data.shape), lambda: self._live_figure_of(view))
+        ax_img, ax_cam, ax_over = live.fig.axes[:3]
+        img = viz.as_numpy_image(self.images[i])
+        cam = view.data.float().numpy()
+        big = viz.upsample_map(view.data.detach().cpu(), img.shape[:2]).numpy()
+        ax_img.images[0].set_data(img)
+        ax_cam.images[0].set_data(cam)
+        ax_cam.images[0].set_clim(*fast_render.color_limits(cam))
+        ax_cam.title.set_text(f"CAM of {self.spec.classes[k]!r} {tuple(cam.shape)}")  # viz.cam_overlay's titles
+        ax_over.images[0].set_data(img)
+        ax_over.images[1].set_data(big)
+        ax_over.images[1].set_clim(big.min(), big.max())
+        ax_over.title.set_text(f"overlay; mean = logit = {view.info['logit']:.2f}")
+        live.fig.texts[0].set_text(view.title)  # the suptitle
+        live.frame()
+        live.cell_values(ax_cam, cam, "{:.1f}", float(cam.min()), float(cam.max()))
+        return live.png()
 
-class BatchStepper(Explorer):
-    """Week 3: walk one batch through to(device) -> forward -> error -> loss -> backward -> update -> argmax."""
-
-    def __init__(self, cycle, classes: tuple[str, ...], spec: DatasetSpec | None = None, rows: int = 16):
-        self.cycle, self.classes, self.rows = cycle, classes, rows
-        self.images = _display_images(cycle.X, spec)
-        step = W.SelectionSlider(options=[(f"{i + 1}. {s.name}", i) for i, s in enumerate(cycle.steps)],
-                                 value=0, description="step", continuous_update=False,
-                                 layout=W.Layout(width="480px"))
-        super().__init__({"step": step})
-
-    def view(self, **s) -> View:
-        i = int(s["step"])
-        rec = self.cycle.steps[i]
-        first = next(iter(rec.tensors.values()))
-        return View({"step": i}, first, f"{i + 1}. {rec.name}: {rec.formula}<br>" + "<br>".join(rec.lines),
-                    {"record": rec})
-
-    def figure(self, view: View) -> Figure:
-        rec, n, c = view.info["record"], self.rows, self.cycle
-        names = [f"{i}: {self.classes[int(y)]}" for i, y in enumerate(c.y_actual[:n])]
-        if rec.name == "to(device)":
-            return viz.image_grid(self.images[:n], c.y_actual[:n], self.classes, title=f"X {tuple(c.X.shape)}")
-        if rec.name == "forward":
-            return viz.heatmap(rec.tensors["y_out"][:n], "y_out: class scores (logits), first rows",
-                               "class", "image: actual class", self.classes, names)
-        if rec.name == "error":
-            return viz.heatmap(rec.tensors["error"][:n], "error = softmax(y_out) - onehot(y_actual)",
-                               "class", "image: actual class", self.classes, names)
-        if rec.name == "loss":
-            losses = rec.tensors["per_sample_loss"]
-            worst = c.worst(2 * n).tolist()
-            return viz.bar_chart({f"#{i}": float(losses[i]) for i in worst},
-                                 f"the {len(worst)} largest per-image losses (E = mean of all {len(losses)} "
-                                 f"= {losses.mean():.3f})", "cross-entropy", fmt="{:.1f}", rotate=90)
-        if rec.name in ("backward", "update"):
-            key = "gradient" if rec.name == "backward" else "change"
-            vals = {k.replace("backbone.layers.", "").replace(".0.", ".conv.").replace(".1.", ".bn."):
-                    float(t.norm()) for k, t in rec.tensors.items() if k != "dE/dy_out"}
-            return viz.bar_chart(vals, f"size (L2 norm) of each {key} tensor", f"||{key}||", logy=True,
-                                 fmt="{:.1e}", rotate=60)
-        return viz.image_grid(self.images[:n], c.y_actual[:n], self.classes, rec.tensors["y_pred"][:n],
-                              title="argmax of y_out (red = wrong)")
-
-    def worst_figure(self, k: int = 8) -> Figure:
-        """The k images of the batch with the largest loss (the ones that hurt most)."""
-        idx = self.cycle.worst(k)
-        notes = [f"loss {self.cycle.per_sample_loss[i]:.2f}" for i in idx]
-        probs = self.cycle.steps[2].tensors["probs"]
-        return viz.image_grid(self.images[idx], self.cycle.y_actual[idx], self.classes, probs[idx].argmax(1),
-                              notes=notes, title=f"the {k} images that hurt most")
+    def _live_figure_of(self, view: View) -> fast_render.LiveFigure:
+        fig = self.figure(view)
+        ax_img, ax_cam, ax_over = fig.axes[:3]
+        for t in ax_cam.texts:  # the values are painted per frame by LiveFigure.cell_values
+            t.set_visible(False)
+        return fast_render.LiveFigure(fig, [*ax_img.images, *ax_cam.images, ax_cam.title, *ax_over.images,
+                                            ax_over.title, fig.texts[0]], [ax_cam.images[0].colorbar])

@@ -7,11 +7,13 @@
 
     bank.py      the schema, loading, errors with file:line    kinds/     KINDS: one class per kind
     answers.py   ANSWERS: computed answers (answer_from)       checks.py  CODE_CHECKS: checks of learner code
+    answers_models.py  the computed answers about backbones and heads (weeks 3-6)
     checking.py  check_answer, score, validate_answers         progress.py  Progress: saved answers
     widgets.py   show_quiz, review (ipywidgets; import it by name: `from course_lib.quiz import widgets`)
 
 `from course_lib import quiz` gives the API below (this file only re-exports it).
 """
+from . import answers_models  # noqa: F401  (registers the backbone and head answers in ANSWERS)
 from .answers import ANSWERS, answer_function
 from .bank import Bank, Question, QuizBankError, bank_paths, load_all_banks, load_bank, parse_bank
 from .checking import Score, check_answer, format_answer, sample_questions, score, validate_answers

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Callable
 
-from .answers import as_hw, head_parameters
+from .answers import as_hw
+from .answers_models import head_parameters
 
 CODE_CHECKS: dict[str, Callable[..., tuple[bool, str]]] = {}
 

@@ -65,6 +65,8 @@ class QuestionView:
         self.feedback = W.HTMLMath("")
         self.widget = W.VBox([self.prompt, self.input, self.check_button, self.feedback],
                              layout=W.Layout(border="1px solid #ddd", padding="6px", margin="4px 0"))
+        self.widget.add_class("course-quiz-question")  # CSS hooks for the browser tests
+        self.feedback.add_class("course-quiz-feedback")
         self.result: CheckResult | None = None
 
     def get_answer(self):
@@ -76,8 +78,9 @@ class QuestionView:
         self.question.handler.set_answer(self, value)
 
     def show_result(self, result: CheckResult, previous: bool = False) -> None:
-        verdict = ('<span style="color:#1a7f37"><b>&#10004; Right.</b></span>' if result.correct else
-                   f'<span style="color:#b3261e"><b>&#10008; Not quite</b></span> - {html.escape(result.message)}')
+        # words, not dingbats: the verdict must not depend on a font the learner may lack
+        verdict = ('<span style="color:#1a7f37"><b>Right.</b></span>' if result.correct else
+                   f'<span style="color:#b3261e"><b>Not quite</b></span> - {html.escape(result.message)}')
         if result.correct and self.question.handler.answered_in_code:
             verdict += f" ({html.escape(result.message)})"
         if previous:
@@ -108,11 +111,12 @@ class QuizView:
         self.questions = [QuestionView(q, i, self._record, self._get_namespace)
                           for i, q in enumerate(_questions(questions), start=1)]
         self.score_label = W.HTML()
+        self.score_label.add_class("course-quiz-score")
         self.banner = W.HTML()
         if progress is not None:
             self._restore()
             if progress.problems:
-                self.banner.value = "".join(f'<p style="color:#b3261e">&#9888; {html.escape(p)}</p>'
+                self.banner.value = "".join(f'<p style="color:#b3261e"><b>Warning:</b> {html.escape(p)}</p>'
                                             for p in progress.problems)
         header = [W.HTML(f"<h3>{html.escape(title)}</h3>")] if title else []
         self.widget = W.VBox(header + [self.banner] + [v.widget for v in self.questions] + [self.score_label])

@@ -6,6 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+# How the review marks each choice of a choice question: words every font can show.
+RIGHT_MARK, WRONG_MARK = "**right answer:**", "not this one:"
+
 KINDS: dict[str, "QuestionKind"] = {}  # name -> the kind, in registration order (error messages list them)
 
 
@@ -129,4 +132,5 @@ class ChoiceKind(QuestionKind):
 
     def review_lines(self, q, expected) -> list[str]:
         right = set(expected) if self.many else {expected}
-        return [f"- {'✅' if c in right else '▫️'} {c}" for c in q.choices] + [""]
+        # marked in words (an emoji renders as an empty box where no emoji font is installed)
+        return [f"- {RIGHT_MARK if c in right else WRONG_MARK} {c}" for c in q.choices] + [""]

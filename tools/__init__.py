@@ -1,0 +1,1 @@
+"""Course tooling (not part of the learner's library): the notebook build."""
