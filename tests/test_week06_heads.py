@@ -9,13 +9,13 @@ from course_lib import models
 from course_lib.models import heads
 from course_lib.training import head_comparison
 
-from .conftest import write_fake_idx_dataset
+from .conftest import write_fake_dataset
 
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
     path = tmp_path_factory.mktemp("fake_data")
-    write_fake_idx_dataset(path, "MNIST", n_train=512, n_test=64)
+    write_fake_dataset(path, "mnist", n_train=512, n_test=64)
     return path
 
 

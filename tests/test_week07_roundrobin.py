@@ -16,7 +16,7 @@ from course_lib import parallel
 from course_lib.explore import timeline_viz
 from course_lib.training import distributed, distributed_roundrobin, load_checkpoint
 
-from .conftest import REPO, write_fake_idx_dataset
+from .conftest import REPO, write_fake_dataset
 
 pytestmark = [
     pytest.mark.distributed,
@@ -31,7 +31,7 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "COURSE_FAST": "0"}
 def run(tmp_path_factory):
     """One roundrobin run: 2 processes x 16 images, 6 steps per phase, on small fake MNIST."""
     root = tmp_path_factory.mktemp("fake_data")
-    write_fake_idx_dataset(root, "MNIST", n_train=256, n_test=32)
+    write_fake_dataset(root, "mnist", n_train=256, n_test=32)
     out = root / "rr.pt"
     cmd = distributed.launch_command(2, ["roundrobin", "--dataset", "mnist", "--data-root", root, "--batch-size", 16,
                                       "--steps", 6, "--lr", 0.1, "--out", out, "--timeout", 60])
