@@ -3,6 +3,7 @@
     backbones.py   ConvStack, BACKBONES, make_backbone, feature_shape, receptive_fields
     heads.py       HEADS, make_head (N,C,H,W) -> (N,K), share_fc_weights
     classifier.py  ImageClassifier, build_model(dataset, head), count_parameters
+    patches.py     receptive boxes, top-activating patches (week 4); head_algebra.py: heads converted (week 5)
 
 `from course_lib import models` gives the public API below (this file only re-exports it).
 """

@@ -7,7 +7,9 @@
     checkpoint.py  atomic save, safe load, resume checks device.py      get_device, seeds, bf16
     recipes.py     default_config, config_from_args, run_training (both command lines use it)
     lifecycle.py   one batch recorded step by step (week 3's stepper)
-    distributed.py what DDP adds (launch, rendezvous, sharding, rank-0 I/O); distributed_checks.py: grads, bench
+    per_sample.py  per-image gradients (week 3)             head_comparison.py  week 6's twins and timings
+    distributed.py what DDP adds (launch, rendezvous, sharding, rank-0 I/O); distributed_checks.py: grads, bench;
+                   distributed_roundrobin.py: roundrobin (week 7)
 
 `from course_lib import training` gives the public API below (this file only re-exports it); the
 distributed modules are imported by name (`from course_lib.training import distributed`).
