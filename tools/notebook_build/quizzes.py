@@ -19,7 +19,8 @@ HOW_TO = """\
 **Check**: the verdict and the explanation appear, and the score at the bottom runs. Your answers are
 saved (atomically) to `~/.course_progress/{name}.json` - or the folder named by `$COURSE_PROGRESS_DIR` -
 and come back the next time you open the quiz; a damaged file is reported and kept aside, never lost.
-The review at the end shows every question with its answer and explanation.
+Questions you missed last time come back first. The review at the end lists every question with its answer
+and explanation folded away: click **Answer and why** to open one (Run All opens none).
 
 Answers that come from the course (shapes, parameter counts, receptive fields) are computed by
 `course_lib` when they are checked, so they always match the library.
@@ -55,8 +56,8 @@ def week_notebook(bank: quiz.Bank) -> nbformat.NotebookNode:
             cells.append(new_code_cell(f"# Q{i} ({q.id}): define `{q.name}` here, run this cell, "
                                        "then click Check above.\n"))
     cells += [
-        new_markdown_cell("## Review: every question, its answer and why\n\nTry the quiz first; "
-                          "this part gives the answers away."),
+        new_markdown_cell("## Review: every question, its answer and why\n\nTry the quiz first, and "
+                          "answer each question in your head before you open its **Answer and why**."),
         new_code_cell("quiz_widgets.review(bank)"),
     ]
     return notebook(cells, f"{bank.name}-quiz")
@@ -80,6 +81,11 @@ def cumulative_notebook(banks: list[quiz.Bank]) -> nbformat.NotebookNode:
                       "print(f\"{len(banks)} banks, {sum(len(b.questions) for b in banks)} questions\")"),
         new_markdown_cell("## Your progress so far\n\nRead from the saved answers of every week."),
         new_code_cell("Markdown(quiz_widgets.progress_markdown(Progress(), banks))"),
+        new_markdown_cell("## Review what you missed\n\nEvery question of every week whose last saved answer "
+                          "was wrong (from the saved progress), as a quiz: a right answer here counts for its "
+                          "week. Re-run the cell after a session in a weekly quiz to see what is left."),
+        new_code_cell("missed_view = quiz_widgets.show_missed(banks, namespace=globals())\n"
+                      "missed_view"),
         new_markdown_cell("## A mixed quiz\n\nTwo questions from each week (code questions are in the weekly "
                           "notebooks). Change `SEED` and re-run the cell for another draw."),
         new_code_cell("SEED = 0\n"
@@ -87,7 +93,8 @@ def cumulative_notebook(banks: list[quiz.Bank]) -> nbformat.NotebookNode:
                       "mixed_view = quiz_widgets.show_quiz(mixed, namespace=globals(),\n"
                       "                                    title=f\"Mixed review (seed {SEED})\")\n"
                       "mixed_view"),
-        new_markdown_cell("## Review of every week\n\nEvery question with its answer and explanation."),
+        new_markdown_cell("## Review of every week\n\nEvery question with its answer and explanation, each "
+                          "folded away until you open it."),
     ]
     for bank in banks:
         cells += [new_markdown_cell(f"### Week {bank.week}: {bank.title}"),
