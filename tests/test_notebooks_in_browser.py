@@ -175,6 +175,22 @@ def _banks_of(relpath: str) -> list[quiz.Bank]:
     return quiz.load_all_banks() if relpath.startswith("quizzes/") else []
 
 
+def _check_review_folded(page, relpath: str, banks: list[quiz.Bank]) -> None:
+    """After Run All every answer of the review is folded away (nothing of it visible); a click on "Answer and
+    why" opens one; then all are opened for the checks of the marks."""
+    folds = page.locator(".jp-NotebookPanel .jp-OutputArea-output details.course-quiz-answer")
+    assert folds.count() == sum(len(b.questions) for b in banks), f"{relpath}: {folds.count()} folded answers"
+    shown = page.eval_on_selector_all(".jp-NotebookPanel details.course-quiz-answer",
+                                      "els => els.filter(e => e.open || e.querySelector('li, p')?.checkVisibility())"
+                                      ".length")
+    assert shown == 0, f"{relpath}: {shown} answers visible after Run All"
+    first = folds.first
+    first.scroll_into_view_if_needed()
+    first.locator("summary").click()
+    assert first.evaluate("e => e.open") and first.locator("p").first.is_visible()
+    page.eval_on_selector_all(".jp-NotebookPanel details.course-quiz-answer", "els => els.forEach(e => e.open = true)")
+
+
 def _check_review_marks(page, relpath: str, banks: list[quiz.Bank]) -> None:
     """Each choice's mark in the rendered review reads right or wrong in words, as the bank says."""
     items = [_plain(t) for t in page.eval_on_selector_all(  # stars and backticks dropped on both sides
@@ -236,6 +252,7 @@ def test_notebook_runs_in_browser(course, page, timings, relpath: str):
         quiz_boxes = page.locator(".course-quiz-question")
         assert quiz_boxes.count() > 0, f"{relpath}: the quiz is not rendered as widgets"
         assert quiz_boxes.locator("button", has_text="Check").count() == quiz_boxes.count()
+        _check_review_folded(page, relpath, banks)
         _check_review_marks(page, relpath, banks)
     _first_screen(page, relpath.replace(".ipynb", ".png"))
     timings[relpath] = round(time.perf_counter() - start, 1)
@@ -371,6 +388,10 @@ def test_quiz_round_trip_in_browser(course, page):
     try:
         nb2 = _run(again, server, ROUND_TRIP)
         assert _score(again) == f"Score: 5 / {total} (6 answered)", _score(again)
+        first_box = again.locator(".course-quiz-question").first.locator(".widget-htmlmath").first
+        assert first_box.inner_text().strip().startswith(f"Q{wrong_n}."), "the missed question does not come first"
+        note = " ".join(again.locator(".course-quiz-retrieval").inner_text().split())
+        assert f"shown first: Q{wrong_n}." in note, note
         for kind, (number, q) in list(picks.items()) + [("wrong", (wrong_n, wrong_q))]:
             feedback = " ".join(_question_box(again, number).locator(".course-quiz-feedback").inner_text().split())
             assert "Your last answer (saved)" in feedback, f"{kind} Q{number} not restored: {feedback!r}"

@@ -207,6 +207,21 @@ def test_staging_replaces_widgets_and_links(tmp_path):
     assert [o.output_type for o in staged.cells[5].outputs] == ["stream"]  # the progress bar is gone
 
 
+def test_stage_opens_the_folded_answers_of_a_review(tmp_path):
+    """JupyterLab folds each answer of a quiz review (retrieval practice); the site is the review mode: all open."""
+    from course_lib import quiz
+    from course_lib.quiz import widgets as quiz_widgets
+
+    bank = quiz.load_bank("week05")
+    review = quiz_widgets.review(bank)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("quiz_widgets.review(bank)", outputs=[
+        nbformat.v4.new_output("display_data", data={"text/markdown": review.data, "text/plain": "<Markdown>"})])])
+    page = site_builder.Page(tmp_path / "q.ipynb", "quizzes/week05_quiz_review.ipynb", "quiz", 5, "Week 5")
+    staged = site_builder.stage(page, nb, "fast").cells[-1].outputs[0].data["text/markdown"]
+    assert staged.count('<details class="course-quiz-answer" open>') == len(bank.questions)
+    assert staged.replace(" open>", ">") == review.data  # nothing else changed
+
+
 # ------------------------------------------------------------------ the site in the browser
 
 

@@ -1,11 +1,14 @@
 """Quizzes in the notebook: an ipywidgets quiz (answer, Check, explanation, running score) and a review.
 
     view = show_quiz(quiz.load_bank("week05"), namespace=globals())   # interactive, progress saved
-    review(bank.questions)                                             # every question, answer, explanation
+    review(bank.questions)                                             # every question; answers folded away
+    show_missed(quiz.load_all_banks())                                 # what was missed, across weeks
 
 Each question's input widget comes from its kind (`kinds/`).
-The review is Markdown (no widget state needed), so it also reads as a static page. Callbacks are plain
-methods (`QuestionView.set_answer`, `.check`) that tests call directly.
+Retrieval practice: a quiz shows the questions missed last time first (retrieval.py), and the review folds
+each answer away (an HTML <details>, opened by a click, so "Run All" reveals nothing). The review is Markdown
+(no widget state needed), so it also reads as a static page. Callbacks are plain methods
+(`QuestionView.set_answer`, `.check`) that tests call directly.
 """
 from __future__ import annotations
 
@@ -19,6 +22,9 @@ from .bank import Bank, Question
 from .checking import Score, check_answer
 from .kinds import CheckResult
 from .progress import Progress
+from .retrieval import MISSED, missed_questions, retrieval_order, saved_answers, standing
+
+ANSWER_CLASS = "course-quiz-answer"  # the <details> that folds one answer of the review away
 
 
 def inline_markdown(text: str) -> str:
@@ -108,18 +114,25 @@ class QuizView:
         self.progress = progress
         self._ns = namespace
         self.results: dict[str, bool] = {}
+        questions = _questions(questions)
+        saved = saved_answers(questions, progress)
         self.questions = [QuestionView(q, i, self._record, self._get_namespace)
-                          for i, q in enumerate(_questions(questions), start=1)]
+                          for i, q in retrieval_order(questions, saved)]  # missed last time first
         self.score_label = W.HTML()
         self.score_label.add_class("course-quiz-score")
         self.banner = W.HTML()
+        missed = [f"Q{v.number}" for v in self.questions if standing(v.question, saved) == MISSED]
+        self.retrieval_note = W.HTML(f"<i>Missed last time, so shown first: {', '.join(missed)}. "
+                                     "Try them again before reading their explanation.</i>" if missed else "")
+        self.retrieval_note.add_class("course-quiz-retrieval")
         if progress is not None:
             self._restore()
             if progress.problems:
                 self.banner.value = "".join(f'<p style="color:#b3261e"><b>Warning:</b> {html.escape(p)}</p>'
                                             for p in progress.problems)
         header = [W.HTML(f"<h3>{html.escape(title)}</h3>")] if title else []
-        self.widget = W.VBox(header + [self.banner] + [v.widget for v in self.questions] + [self.score_label])
+        self.widget = W.VBox(header + [self.banner, self.retrieval_note] + [v.widget for v in self.questions]
+                             + [self.score_label])
         self._update_score()
 
     def _get_namespace(self) -> Mapping[str, Any]:
@@ -168,23 +181,40 @@ def show_quiz(bank_or_questions: Bank | Iterable[Question], namespace: Mapping[s
     return QuizView(bank_or_questions, namespace, progress or None, title or "")
 
 
-def review_markdown(bank_or_questions: Bank | Iterable[Question]) -> str:
-    """Every question with its answer (computed now where it comes from course_lib) and explanation."""
+def review_markdown(bank_or_questions: Bank | Iterable[Question], folded: bool = True) -> str:
+    """Every question with its answer (computed now where it comes from course_lib) and explanation; with
+    `folded`, each answer sits in a closed <details> ("Answer and why"), opened by a click, never by Run All."""
     parts = []
     for i, q in enumerate(_questions(bank_or_questions), start=1):
-        lines = [f"**Q{i}** `{q.bank}/{q.id}` ({q.kind}). {q.prompt.strip()}", ""]
-        lines += q.handler.review_lines(q, q.expected())
+        lines = q.handler.review_lines(q, q.expected())
         if q.answer_from is not None:
             lines += [f"*Computed by course_lib when checked:* `{q.answer_from.describe()}`", ""]
         lines += [f"**Why:** {q.explanation.strip()}", ""]
-        parts.append("\n".join(lines))
-    return "\n---\n\n".join(parts)
+        if folded:  # blank lines around the body: Markdown inside the HTML block is still rendered
+            lines = [f'<details class="{ANSWER_CLASS}"><summary>Answer and why</summary>', ""] + lines + ["</details>"]
+        parts.append("\n".join([f"**Q{i}** `{q.bank}/{q.id}` ({q.kind}). {q.prompt.strip()}", ""] + lines))
+    return "\n\n---\n\n".join(parts)
 
 
-def review(bank_or_questions: Bank | Iterable[Question]) -> Any:
-    """The review as Markdown output (renders math and code; no kernel needed to read it)."""
+def review(bank_or_questions: Bank | Iterable[Question], folded: bool = True) -> Any:
+    """The review as Markdown output (renders math and code; no kernel needed to read it), answers folded."""
     from IPython.display import Markdown
-    return Markdown(review_markdown(bank_or_questions))
+    return Markdown(review_markdown(bank_or_questions, folded))
+
+
+def show_missed(banks, namespace: Mapping[str, Any] | None = None, progress: Progress | None = None):
+    """"Review what I missed": a quiz of every question (not code) whose last saved answer was wrong, across
+    `banks`; answers checked here are saved to their own week. Markdown saying so when nothing was missed."""
+    from IPython.display import Markdown
+    progress = progress or Progress()
+    every = missed_questions(banks, progress)
+    missed = [q for q in every if not q.handler.answered_in_code]  # a code answer lives in its week's kernel
+    code = [q.key for q in every if q.handler.answered_in_code]
+    redo = f" Code questions to redo in their week's review notebook: {', '.join(code)}." if code else ""
+    if not missed:
+        return Markdown("Nothing missed so far: every answer you have checked is right (or none is saved yet, "
+                        f"under `{progress.directory}`)." + redo)
+    return QuizView(missed, namespace, progress, f"What you missed: {len(missed)} questions.{redo}")
 
 
 def progress_markdown(progress: Progress, banks: Iterable[Bank]) -> str:

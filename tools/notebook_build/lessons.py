@@ -1,13 +1,14 @@
 """Lesson sources (lessons/weekNN_<topic>.py, jupytext percent format) -> notebooks/weekNN_<topic>.ipynb."""
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import jupytext
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell
 
-from .writer import notebook
+from .writer import Stale, cell_tags, notebook
 
 PATTERN = "week[0-9][0-9]_*.py"
 
@@ -31,6 +32,35 @@ def lesson_notebook(path: Path) -> nbformat.NotebookNode:
     return notebook(cells, path.stem[:6])
 
 
-def notebooks(lessons: Path, out: Path) -> dict[Path, nbformat.NotebookNode]:
-    """{out/weekNN_<topic>.ipynb: its notebook} for every lesson source in `lessons`, in week order."""
-    return {out / f"{path.stem}.ipynb": lesson_notebook(path) for path in sorted(Path(lessons).glob(PATTERN))}
+def syntax_problems(path: Path, nb: nbformat.NotebookNode) -> list[Stale]:
+    """A Stale for every code cell of the lesson at `path` that is not valid Python (shell and magic lines
+    aside; a cell tagged `raises-exception` may fail on purpose), naming the cell and the line."""
+    problems = []
+    for number, cell in enumerate(nb.cells, start=1):
+        if cell.cell_type != "code" or "raises-exception" in cell_tags(cell):
+            continue
+        code = "\n".join("" if line.lstrip().startswith(("!", "%")) else line for line in cell.source.splitlines())
+        try:
+            ast.parse(code)
+        except SyntaxError as exc:
+            problems.append(Stale(path, f"cell {number} does not parse ({exc.msg}, line {exc.lineno} of the cell): "
+                                        "fix the cell in the lesson source"))
+    return problems
+
+
+def notebooks(lessons: Path, out: Path) -> tuple[dict[Path, nbformat.NotebookNode], list[Stale]]:
+    """{out/weekNN_<topic>.ipynb: its notebook} for every lesson source in `lessons`, in week order, and the
+    sources that could not be read (each named with the reason; the other lessons are still built)."""
+    built, problems = {}, []
+    for path in sorted(Path(lessons).glob(PATTERN)):
+        try:
+            nb = lesson_notebook(path)
+        except UnicodeDecodeError as exc:
+            problems.append(Stale(path, f"is not UTF-8 text (byte {exc.start}): save it as UTF-8"))
+            continue
+        except (OSError, ValueError) as exc:
+            problems.append(Stale(path, f"cannot be read as a lesson ({exc}): fix the file"))
+            continue
+        built[out / f"{path.stem}.ipynb"] = nb
+        problems += syntax_problems(path, nb)
+    return built, problems

@@ -19,7 +19,8 @@ HOW_TO = """\
 **Check**: the verdict and the explanation appear, and the score at the bottom runs. Your answers are
 saved (atomically) to `~/.course_progress/{name}.json` - or the folder named by `$COURSE_PROGRESS_DIR` -
 and come back the next time you open the quiz; a damaged file is reported and kept aside, never lost.
-The review at the end shows every question with its answer and explanation.
+Questions you missed last time come back first. The review at the end lists every question with its answer
+and explanation folded away: click **Answer and why** to open one (Run All opens none).
 
 Answers that come from the course (shapes, parameter counts, receptive fields) are computed by
 `course_lib` when they are checked, so they always match the library.
@@ -56,8 +57,8 @@ def week_notebook(bank: quiz.Bank) -> nbformat.NotebookNode:
             cells.append(new_code_cell(f"# Q{i} ({q.id}): define `{q.name}` here, run this cell, "
                                        "then click Check above.\n"))
     cells += [
-        new_markdown_cell("## Review: every question, its answer and why\n\nTry the quiz first; "
-                          "this part gives the answers away."),
+        new_markdown_cell("## Review: every question, its answer and why\n\nTry the quiz first, and "
+                          "answer each question in your head before you open its **Answer and why**."),
         new_code_cell("review(bank)"),
     ]
     return notebook(cells, f"{bank.name}-quiz")
@@ -73,7 +74,7 @@ def cumulative_notebook(banks: list[quiz.Bank]) -> nbformat.NotebookNode:
                           "their week too.\n\n" + HOW_TO.format(name="weekNN")),
         new_code_cell("from IPython.display import Markdown\n\n"
                       "from course_lib import quiz\n"
-                      "from course_lib.quiz.widgets import progress_markdown, review, show_quiz\n\n"
+                      "from course_lib.quiz.widgets import progress_markdown, review, show_missed, show_quiz\n\n"
                       "banks = quiz.load_all_banks()  # every quizzes/weekNN.yaml, validated\n"
                       "by_name = {bank.name: bank for bank in banks}\n"
                       "problems = [p for bank in banks for p in quiz.validate_answers(bank)]\n"
@@ -81,13 +82,19 @@ def cumulative_notebook(banks: list[quiz.Bank]) -> nbformat.NotebookNode:
                       "print(f\"{len(banks)} banks, {sum(len(b.questions) for b in banks)} questions\")"),
         new_markdown_cell("## Your progress so far\n\nRead from the saved answers of every week."),
         new_code_cell("Markdown(progress_markdown(quiz.Progress(), banks))"),
+        new_markdown_cell("## Review what you missed\n\nEvery question of every week whose last saved answer "
+                          "was wrong (from the saved progress), as a quiz: a right answer here counts for its "
+                          "week. Re-run the cell after a session in a weekly quiz to see what is left."),
+        new_code_cell("missed_view = show_missed(banks, namespace=globals())\n"
+                      "missed_view"),
         new_markdown_cell("## A mixed quiz\n\nTwo questions from each week (code questions are in the weekly "
                           "notebooks). Change `SEED` and re-run the cell for another draw."),
         new_code_cell("SEED = 0\n"
                       "mixed = quiz.sample_questions(banks, per_bank=2, seed=SEED)\n"
                       "mixed_view = show_quiz(mixed, namespace=globals(), title=f\"Mixed review (seed {SEED})\")\n"
                       "mixed_view"),
-        new_markdown_cell("## Review of every week\n\nEvery question with its answer and explanation."),
+        new_markdown_cell("## Review of every week\n\nEvery question with its answer and explanation, each "
+                          "folded away until you open it."),
     ]
     for bank in banks:
         cells += [new_markdown_cell(f"### Week {bank.week}: {bank.title}"),

@@ -14,7 +14,7 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell
 
-from .writer import GENERATOR, Stale, notebook
+from .writer import GENERATOR, Stale, cell_tags, notebook, relative
 
 TAG = "summary"
 SETUP = '''\
@@ -57,7 +57,7 @@ def summary_path(week: int, summaries: Path) -> Path:
 
 def tagged_cells(nb: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
     """The cells whose metadata tags include `summary`, in order."""
-    return [c for c in nb.cells if TAG in c.get("metadata", {}).get("tags", [])]
+    return [c for c in nb.cells if TAG in cell_tags(c)]
 
 
 def undefined_names(sources: list[str]) -> list[str]:
@@ -117,7 +117,7 @@ def build_summary(week: int, lessons: list[tuple[Path, nbformat.NotebookNode]],
         intro += f" Test yourself: [{bank} quiz review](../quizzes/{bank}_quiz_review.ipynb)."
     cells = [new_markdown_cell(intro), new_code_cell(SETUP)]
     for cell in copied:
-        meta = {"tags": list(cell.metadata.get("tags", []))}
+        meta = {"tags": cell_tags(cell)}
         cells.append(new_code_cell(cell.source, metadata=meta) if cell.cell_type == "code"
                      else new_markdown_cell(cell.source, metadata=meta))
     cells += [new_markdown_cell(YOURS, metadata={"tags": [YOURS_TAG]}), new_markdown_cell(YOUR_CELL)]
@@ -127,35 +127,64 @@ def build_summary(week: int, lessons: list[tuple[Path, nbformat.NotebookNode]],
 def learner_cells(nb: nbformat.NotebookNode) -> list[nbformat.NotebookNode] | None:
     """The cells after the "Your own summary" heading (the learner's part), or None without that heading."""
     for i, cell in enumerate(nb.cells):
-        if YOURS_TAG in cell.get("metadata", {}).get("tags", []):
+        if YOURS_TAG in cell_tags(cell):
             return nb.cells[i + 1:]
     return None
 
 
-def keep_learner_cells(path: Path, nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+def keep_learner_cells(path: Path, nb: nbformat.NotebookNode,
+                       set_aside: bool = True) -> tuple[nbformat.NotebookNode, Stale | None]:
     """`nb` with its learner part replaced by the one in the existing file at `path`, kept verbatim
-    (sources, ids, outputs), so a rebuild or a --check never touches what the learner wrote."""
+    (sources, ids, outputs), so a rebuild or a --check never touches what the learner wrote.
+
+    An existing file that cannot be read, or has lost its "Your own summary" heading, is copied aside first
+    (`weekNN_summary.kept-<n>.ipynb`: nothing the learner wrote is lost) and reported; with `set_aside=False`
+    (a --check) it is only reported."""
+    path = Path(path)
+    if not path.exists():
+        return nb, None
     try:
-        existing = learner_cells(nbformat.read(path, as_version=4)) if Path(path).exists() else None
-    except Exception:  # an unreadable file is rebuilt from scratch (the writer reports it)
-        existing = None
+        existing = learner_cells(nbformat.read(path, as_version=4))
+        why = None if existing is not None else f"has no '{YOURS_TAG}' heading, so your own cells cannot be told apart"
+    except Exception as exc:  # not JSON, not a notebook, unreadable bytes
+        existing, why = None, f"is not a readable notebook ({type(exc).__name__})"
+    if existing is None and not set_aside:
+        return nb, Stale(path, f"{why}: `make notebooks` will copy it aside and rebuild it")
     if existing is None:
-        return nb
+        kept = _set_aside(path)
+        return nb, Stale(path, f"{why}: it was copied to {relative(kept)} and rebuilt; copy your own "
+                               "summary back below the heading, then delete the copy")
     generated = nb.cells[:len(nb.cells) - len(learner_cells(nb))]
     nb.cells = generated + existing
-    return nb
+    return nb, None
 
 
-def notebooks(lessons: Lessons, summaries: Path, quizzes: Path) -> tuple[dict[Path, nbformat.NotebookNode],
-                                                                         list[Stale]]:
-    """{summary path: its notebook} for every week with tagged cells, and the summaries that cannot run alone."""
+def _set_aside(path: Path) -> Path:
+    """Copy `path` to the first free `<stem>.kept-<n>.ipynb` beside it (kept once per content) and return it."""
+    data = path.read_bytes()
+    n = 1
+    while (kept := path.with_name(f"{path.stem}.kept-{n}.ipynb")).exists():
+        if kept.read_bytes() == data:
+            return kept
+        n += 1
+    kept.write_bytes(data)
+    return kept
+
+
+def notebooks(lessons: Lessons, summaries: Path, quizzes: Path,
+              set_aside: bool = False) -> tuple[dict[Path, nbformat.NotebookNode], list[Stale]]:
+    """{summary path: its notebook} for every week with tagged cells, and the summaries that cannot run alone
+    or whose learner part cannot be found (copied aside first when `set_aside`: see keep_learner_cells)."""
     out, problems = {}, []
     for week, week_lessons in lessons_by_week(lessons).items():
         nb = build_summary(week, week_lessons, quizzes)
         if nb is None:
             continue
         path = summary_path(week, summaries)
-        out[path] = nb = keep_learner_cells(path, nb)
+        nb, kept = keep_learner_cells(path, nb, set_aside)
+        out[path] = nb
+        if kept is not None:
+            problems.append(kept)
         missing = undefined_names([c.source for c in nb.cells if c.cell_type == "code"])
         if missing:
             problems.append(Stale(path, f"its lesson's code cells tagged '{TAG}' use {', '.join(missing)} without "

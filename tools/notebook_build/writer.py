@@ -8,6 +8,8 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_notebook
 
+from course_lib.safe_files import atomic_write_bytes
+
 ROOT = Path(__file__).resolve().parents[2]
 GENERATOR = "make notebooks"
 METADATA = {
@@ -63,8 +65,16 @@ def is_generated(path: Path) -> bool:
         return False
 
 
+def cell_tags(cell: nbformat.NotebookNode) -> list[str]:
+    """A cell's tags as a list, each matched whole: a single string is one tag (never searched as a substring)."""
+    tags = cell.get("metadata", {}).get("tags", [])
+    if isinstance(tags, str):
+        return [tags]
+    return [t for t in tags if isinstance(t, str)] if isinstance(tags, (list, tuple)) else []
+
+
 def _cells(nb: nbformat.NotebookNode) -> list[tuple[str, str, list]]:
-    return [(c.cell_type, c.source, list(c.get("metadata", {}).get("tags", []))) for c in nb.cells]
+    return [(c.cell_type, c.source, cell_tags(c)) for c in nb.cells]
 
 
 def why_stale(path: Path, nb: nbformat.NotebookNode) -> str | None:
@@ -86,15 +96,18 @@ def why_stale(path: Path, nb: nbformat.NotebookNode) -> str | None:
 
 
 def orphans(folders: list[Path], wanted: dict[Path, nbformat.NotebookNode]) -> list[Path]:
-    """Notebooks in `folders` that this build wrote but that no source produces any more."""
+    """Notebooks in `folders` that this build wrote but that no source produces any more (a learner's
+    summary copied aside, `*.kept-<n>.ipynb`, is never one)."""
     return [p for folder in folders for p in sorted(Path(folder).glob("*.ipynb"))
-            if p not in wanted and is_generated(p)]
+            if p not in wanted and ".kept-" not in p.name and is_generated(p)]
 
 
 def write(path: Path, nb: nbformat.NotebookNode) -> bool:
-    """Write `nb` to `path` unless the file already holds exactly it; True when written."""
+    """Write `nb` to `path` unless the file already holds exactly it; True when written.
+
+    Atomic (a temporary file, then a rename): an interrupted build leaves the old file or the new one."""
     if why_stale(path, nb) is None:
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text(nb), encoding="utf-8")
+    atomic_write_bytes(path, text(nb).encode("utf-8"))
     return True

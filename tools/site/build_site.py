@@ -14,8 +14,9 @@ Steps (each notebook folder is discovered, so a new week needs no change here):
    notebooks point to their pages, and each page says how and when it was executed;
 3. write build/mkdocs.yml (inherits the repository's mkdocs.yml, adds the navigation by week) and run
    `mkdocs build` into site/.
-The quiz review notebooks already print every answer and explanation ("Review" section), so the site shows
-them in review mode without a flag; the interactive quiz above it is replaced by a note. Progress is read
+The quiz review notebooks already print every answer and explanation ("Review" section, folded in JupyterLab,
+opened on the site), so the site shows them in review mode without a flag; the interactive quiz above it is
+replaced by a note. Progress is read
 from an empty temporary $COURSE_PROGRESS_DIR, so the builder's own answers never reach the site.
 Exit status 1 when a notebook failed (the site is still built, the failure is printed and not cached).
 """
@@ -205,6 +206,7 @@ def machine_line() -> str:
 _LINK = re.compile(r"\]\((?!https?:|mailto:)([^)\s#]+)\.ipynb(#[^)\s]*)?\)")
 
 
+_FOLDED_ANSWER = re.compile(r'(<details class="course-quiz-answer")>')  # the site opens every answer
 _PROGRESS_BAR = re.compile(r"\d+%\|.*\|")  # a tqdm bar's text: `epoch 1/1:  40%|####  | 13/32 [...]`
 
 
@@ -237,6 +239,8 @@ def stage(page: Page, nb, mode: str) -> nbformat.NotebookNode:
                         continue  # a progress bar (tqdm): its numbers are printed by the cell anyway
                     note = _widget_note(page, cell.source, "\n".join(code[i + 1:i + 4]))
                     out = nbformat.v4.new_output("display_data", data={"text/html": note, "text/plain": ""})
+                elif isinstance(out.get("data", {}).get("text/markdown"), str):  # a quiz review: answers shown
+                    out["data"]["text/markdown"] = _FOLDED_ANSWER.sub(r"\1 open>", out["data"]["text/markdown"])
                 outputs.append(out)
             cell.outputs = outputs
     info = nb.metadata.get("course_site", {})
