@@ -15,8 +15,15 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..config import TrainConfig
-from .checkpoint import check_checkpoint, checkpoint_state, load_checkpoint, restore_checkpoint, save_checkpoint
+from ..config import TrainConfig, check_config
+from .checkpoint import (
+    check_checkpoint,
+    check_writable,
+    checkpoint_state,
+    load_checkpoint,
+    restore_checkpoint,
+    save_checkpoint,
+)
 from .device import get_device
 from .evaluate import evaluate
 from .history import History
@@ -32,6 +39,7 @@ class SingleProcess:
     device: torch.device
     rank: int = 0  # this process among all of them
     world_size: int = 1
+    saved_epoch: int = 0  # the last epoch this run wrote to the checkpoint (0: none yet)
 
     @property
     def is_main(self) -> bool:
@@ -56,8 +64,10 @@ class SingleProcess:
         return model
 
     def load_checkpoint(self, path: Path, config: TrainConfig) -> dict | None:
-        """The state to resume from (checked to belong to this run), or None."""
-        if not path.exists():
+        """The state to resume from (checked to belong to this run), or None; first, before any epoch is
+        spent, that a checkpoint can be written there."""
+        check_writable(path)
+        if not config.resume or not path.exists():
             return None
         state = load_checkpoint(path, map_location=self.device)
         check_checkpoint(state, path, config)
@@ -128,6 +138,7 @@ def fit(model: nn.Module, train_loader: Iterable, test_loader: Iterable, config:
 
     One process by default; under torchrun, `world=distributed.setup()` makes the same loop DDP."""
     config = config or TrainConfig()
+    check_config(config)  # a config changed field by field after it was built is checked here
     world = world or SingleProcess(get_device(config.device or None))
     device = world.device
     model.to(device)
@@ -137,10 +148,13 @@ def fit(model: nn.Module, train_loader: Iterable, test_loader: Iterable, config:
     opt, sched = make_optimizer(model, config, len(train_loader))
     history, start = History(), 0
     ckpt = Path(config.checkpoint) if config.checkpoint else None
-    state = world.load_checkpoint(ckpt, config) if ckpt and config.resume else None
+    state = world.load_checkpoint(ckpt, config) if ckpt else None
     if state is not None:
-        start, history = restore_checkpoint(state, model, opt, sched)
+        start, history = restore_checkpoint(state, model, opt, sched, ckpt)
         world.log(f"resumed from {ckpt}: {start} of {config.epochs} epochs done")
+    if start >= config.epochs:
+        world.log("nothing to train: " + (f"all {config.epochs} epochs are done in {ckpt} (another --checkpoint "
+                                          "path trains again)" if start else "epochs=0 (give --epochs 1 or more)"))
     net = world.wrap(model)  # what trains; `model` (the same weights) evaluates and is saved
     with augmentation_schedule(train_loader, config) as start_epoch_augmentation:
         for epoch in range(start, config.epochs):
@@ -161,6 +175,7 @@ def fit(model: nn.Module, train_loader: Iterable, test_loader: Iterable, config:
                 if ckpt:
                     save_checkpoint(ckpt, checkpoint_state(epoch + 1, model, opt, sched, history, config,
                                                            **world.checkpoint_extra()))
+                    world.saved_epoch = epoch + 1  # what the file on rank 0's disk holds now
             history = world.from_main(history)  # the same record everywhere; nobody runs ahead of the checkpoint
             if on_epoch_end:
                 on_epoch_end(epoch + 1, history)
