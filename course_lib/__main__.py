@@ -2,10 +2,9 @@
 `python -m course_lib quiz validate`, `python -m course_lib summaries build|check`."""
 from __future__ import annotations
 
-import argparse
 import sys
 
-from .config import add_config_arguments
+from .config import FlagParser, add_config_arguments
 from .data import DATASETS, is_available
 from .errors import CourseError
 from .paths import data_root
@@ -77,7 +76,7 @@ def _summaries(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line, run the sub-command; a CourseError is one line on stderr and exit status 2."""
-    parser = argparse.ArgumentParser(prog="python -m course_lib", description=__doc__)
+    parser = FlagParser(prog="python -m course_lib", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     data = sub.add_parser("data", help="provision and list datasets")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import os
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -120,12 +121,37 @@ def resume_differences(saved: dict[str, Any], config: TrainConfig) -> list[str]:
     return diffs
 
 
+# Data-parallel runs: seconds the rendezvous and every collective wait for a missing or dead process before
+# giving up with one line ($COURSE_DDP_TIMEOUT or `--timeout` overrides it; tests make it a few seconds).
+DEFAULT_TIMEOUT_S = 300.0
+
+
+def timeout_from_env(default: float = DEFAULT_TIMEOUT_S) -> float:
+    """$COURSE_DDP_TIMEOUT in seconds (default 300), checked: a finite number > 0."""
+    text = os.environ.get("COURSE_DDP_TIMEOUT", "")
+    try:
+        value = float(text) if text.strip() else default
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise ConfigError(f"COURSE_DDP_TIMEOUT is not a number of seconds > 0 (COURSE_DDP_TIMEOUT={text!r}): "
+                          "set it to e.g. 300, or unset it")
+    return value
+
+
 def _str2bool(text: str) -> bool:
     if text.lower() in ("1", "true", "yes", "on"):
         return True
     if text.lower() in ("0", "false", "no", "off"):
         return False
     raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
+
+
+class FlagParser(argparse.ArgumentParser):
+    """argparse, whose errors are one line (`error: argument --lr: ...`) and exit status 2, not a usage dump."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (`{self.prog} --help` lists every flag)\n")
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:

@@ -151,6 +151,7 @@ def fit(model: nn.Module, train_loader: Iterable, test_loader: Iterable, config:
     state = world.load_checkpoint(ckpt, config) if ckpt else None
     if state is not None:
         start, history = restore_checkpoint(state, model, opt, sched, ckpt)
+        world.saved_epoch = start  # the file holds these epochs until this run writes the next one
         world.log(f"resumed from {ckpt}: {start} of {config.epochs} epochs done")
     if start >= config.epochs:
         world.log("nothing to train: " + (f"all {config.epochs} epochs are done in {ckpt} (another --checkpoint "
