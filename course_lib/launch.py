@@ -27,7 +27,8 @@ def with_rendezvous_timeout(argv: Sequence[str], timeout_s: float) -> list[str]:
 
 def _first_line(exc: BaseException) -> str:
     lines = [line for line in str(exc).strip().splitlines() if line.strip()]
-    return lines[0][:300] if lines else type(exc).__name__
+    first = lines[0][:300] if lines else ""
+    return type(exc).__name__ + (f": {first}" if first and first != type(exc).__name__ else "")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -51,8 +52,8 @@ def main(argv: Sequence[str] | None = None) -> int:
               file=sys.stderr, flush=True)
         return 1
     except Exception as exc:  # the rendezvous: a node that never came, a wrong address
-        print(f"error: the processes did not all meet within the rendezvous timeout ({type(exc).__name__}: "
-              f"{_first_line(exc)}): start the same command on every node (same --nnodes, --master_addr/"
+        print(f"error: the processes did not all meet within the rendezvous timeout ({_first_line(exc)}): "
+              "start the same command on every node (same --nnodes, --master_addr/"
               f"--master_port or --rdzv_endpoint), or allow more time with COURSE_DDP_TIMEOUT (now {timeout_s:g} s)",
               file=sys.stderr, flush=True)
         return 2

@@ -3,17 +3,21 @@ are refused with one line, and nothing on disk is lost (the probes of issue 14).
 from __future__ import annotations
 
 import os
+import re
+import stat
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
+import torch
 
-from course_lib import training
+from course_lib import files, training
 from course_lib.config import RESUME_MAY_CHANGE, TrainConfig
 from course_lib.training import checkpoint
 
-from .conftest import REPO
+from .conftest import REPO, write_fake_dataset
 
 ENV = {**os.environ, "COURSE_FAST": "0", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
 
@@ -134,3 +138,103 @@ def _edited(**changes) -> dict:
 def test_a_hand_edited_checkpoint_is_refused(changes, message):
     with pytest.raises(checkpoint.CheckpointError, match=message):
         training.check_checkpoint(_edited(**changes), "c.pt", TrainConfig(epochs=4))
+
+
+# ----------------------------------------------------------------------------- checkpoint files
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> tuple[Path, Path]:
+    """(data root, a checkpoint of a finished 1-epoch run on it)."""
+    root = tmp_path_factory.mktemp("data")
+    write_fake_dataset(root, "mnist", n_train=128, n_test=64)
+    ckpt = root / "done.pt"
+    proc = cli("train", "--dataset", "mnist", "--epochs", "1", "--batch-size", "32", "--data-root", root,
+               "--checkpoint", ckpt)
+    assert proc.returncode == 0, proc.stderr
+    return root, ckpt
+
+
+def _write_bad(path: Path, kind: str, good: Path) -> None:
+    if kind == "empty":
+        path.write_bytes(b"")
+    elif kind == "list":
+        torch.save([1, 2, 3], path)
+    elif kind == "tensor":
+        torch.save(torch.ones(3), path)
+    else:
+        state = torch.load(good, weights_only=True)
+        if kind == "no config":
+            del state["config"]
+        else:  # a state dict with missing keys
+            state["model"].pop(next(iter(state["model"])))
+        torch.save(state, path)
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("empty", "the checkpoint file is empty"),
+    ("list", "the file holds a list, not a dict"),
+    ("tensor", "the file holds a Tensor, not a dict"),
+    ("no config", "the checkpoint lacks its 'config' entry"),
+    ("missing keys", "the checkpoint does not fit this model and optimizer .*Missing key"),
+])
+def test_a_bad_checkpoint_is_one_line_and_stays_untouched(finished, tmp_path, kind, message):
+    root, good = finished
+    ckpt = tmp_path / "bad.pt"
+    _write_bad(ckpt, kind, good)
+    before = ckpt.read_bytes()
+    proc = cli("train", "--dataset", "mnist", "--epochs", "1", "--batch-size", "32", "--data-root", root,
+               "--checkpoint", ckpt)
+    line = one_error_line(proc)
+    assert re.search(message, line) and str(ckpt) in line, line
+    assert "move it away" in line  # the remedy
+    assert "epoch 1/1" not in proc.stdout and ckpt.read_bytes() == before
+
+
+@pytest.mark.parametrize("where", ["a folder", "inside a file"])
+def test_an_unwritable_checkpoint_path_is_found_before_the_first_epoch(finished, tmp_path, where):
+    root, _ = finished
+    (tmp_path / "plain_file").write_text("not a folder")
+    ckpt = tmp_path if where == "a folder" else tmp_path / "plain_file" / "run.pt"
+    proc = cli("train", "--dataset", "mnist", "--epochs", "1", "--batch-size", "32", "--data-root", root,
+               "--checkpoint", ckpt)
+    line = one_error_line(proc)
+    assert ("is a folder" in line) if where == "a folder" else ("cannot write a checkpoint in" in line)
+    assert "epoch 1/1" not in proc.stdout  # no epoch was spent
+    assert (tmp_path / "plain_file").read_text() == "not a folder"
+
+
+_KILLED_WHILE_WRITING = textwrap.dedent("""
+    import os, signal, sys, torch
+    from course_lib.training import save_checkpoint
+    os.replace = lambda *a: os.kill(os.getpid(), signal.SIGKILL)  # killed between write and rename
+    save_checkpoint(sys.argv[1], {"epoch": 2, "w": torch.zeros(3)})
+""")
+
+
+def test_a_write_killed_midway_keeps_the_old_file_and_the_next_write_cleans_up(tmp_path):
+    path = tmp_path / "run.pt"
+    checkpoint.save_checkpoint(path, {"epoch": 1, "w": torch.ones(3)})
+    killed = subprocess.run([sys.executable, "-c", _KILLED_WHILE_WRITING, str(path)], cwd=REPO, env=ENV,
+                            capture_output=True, text=True, timeout=120)
+    assert killed.returncode == -9
+    strays = [p for p in tmp_path.iterdir() if p.name != "run.pt"]
+    assert len(strays) == 1 and strays[0].stat().st_size > 0  # the killed writer's temporary
+    assert checkpoint.load_checkpoint(path)["epoch"] == 1  # the old checkpoint is intact
+    alive = tmp_path / f".run.pt.tmp-{files._HOST}-{os.getpid()}-abc.tmp"  # a live writer's: kept
+    alive.write_bytes(b"still being written")
+    checkpoint.save_checkpoint(path, {"epoch": 2, "w": torch.zeros(3)})
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["run.pt", alive.name])
+    assert checkpoint.load_checkpoint(path)["epoch"] == 2
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_written_files_respect_the_umask(tmp_path, umask, mode):
+    old = os.umask(umask)
+    try:
+        checkpoint.save_checkpoint(tmp_path / "run.pt", {"epoch": 1})
+        files.atomic_write_bytes(tmp_path / "data.bin", b"x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "run.pt").stat().st_mode) == mode
+    assert stat.S_IMODE((tmp_path / "data.bin").stat().st_mode) == mode

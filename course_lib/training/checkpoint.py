@@ -127,6 +127,6 @@ def restore_checkpoint(state: dict, model: nn.Module, opt, sched,
         history = History.from_dict(state["history"])
     except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise CheckpointError(f"the checkpoint does not fit this model and optimizer ({path}: "
-                              f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:200]}): move it away "
+                              f"{type(exc).__name__}: {' '.join(str(exc).split())[:240]}): move it away "
                               "to start fresh, or use another --checkpoint path") from exc
     return int(state["epoch"]), history
