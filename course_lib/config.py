@@ -160,8 +160,9 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     for f in fields(TrainConfig):
         default = getattr(TrainConfig, f.name)
         kind = _str2bool if isinstance(default, bool) else type(default)
+        allowed = f"{_span(*RANGES[f.name])}; " if f.name in RANGES else ""
         parser.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=kind, default=argparse.SUPPRESS,
-                            help=f"(default: the data set's recipe, else {default!r})")
+                            help=f"({allowed}default: the data set's recipe, else {default!r})")
 
 
 def given_fields(args: argparse.Namespace) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from typing import Iterator
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ..paths import data_root
 from .formats import read_split
 from .registry import DatasetSpec, get_spec, missing_error
@@ -123,6 +123,9 @@ def get_loaders(name: str, batch_size: int = 128, *, in_memory: bool = True, fas
     x_train, y_train = load_tensors(name, True, root)
     x_test, y_test = load_tensors(name, False, root)
     fast = is_fast_mode() if fast is None else fast
+    if train_size and train_size > len(y_train):  # asked for more than there is: say so, do not train on less
+        raise ConfigError(f"train_size larger than the training set ({train_size} > {len(y_train)} {name} images): "
+                          f"give at most {len(y_train)}, or 0 for all of them")
     if train_size is None and fast:
         train_size = FAST_TRAIN_SIZE
     if train_size is not None and train_size < len(y_train):

@@ -260,7 +260,7 @@ def _maybe_crash(rank: int, epoch: int) -> None:
     """Fault injection: COURSE_DDP_CRASH_RANK=r kills rank r at the start of COURSE_DDP_CRASH_EPOCH."""
     if os.environ.get("COURSE_DDP_CRASH_RANK") != str(rank):
         return
-    if epoch + 1 != int(os.environ.get("COURSE_DDP_CRASH_EPOCH", "2")):
+    if epoch + 1 != (_int_env("COURSE_DDP_CRASH_EPOCH", 1) if "COURSE_DDP_CRASH_EPOCH" in os.environ else 2):
         return
     print(f"[rank {rank}] COURSE_DDP_CRASH_RANK={rank}: simulating a crash (SIGKILL, no cleanup) at the "
           f"start of epoch {epoch + 1}", file=sys.stderr, flush=True)
