@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from filelock import FileLock
 
 from course_lib import files, training
 from course_lib.config import RESUME_MAY_CHANGE, TrainConfig
@@ -132,6 +133,8 @@ def _edited(**changes) -> dict:
     ({"config": [1, 2]}, "'config' is a list, not a dict"),
     ({"history": {"epoch": [1]}}, "history does not match its 2 finished epochs"),
     ({"format": "something/else"}, "not a course_lib checkpoint"),
+    ({"world_size": "2"}, "world_size is not a process count"),
+    ({"world_size": 0}, "world_size is not a process count"),
     ({"config": {**vars(TrainConfig(epochs=4)), "lr": "fast"}}, "config is invalid .* lr has the wrong type"),
     ({"config": {**vars(TrainConfig(epochs=4)), "lr": float("nan")}}, "config is invalid .* lr out of range"),
 ])
@@ -238,3 +241,24 @@ def test_written_files_respect_the_umask(tmp_path, umask, mode):
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "run.pt").stat().st_mode) == mode
     assert stat.S_IMODE((tmp_path / "data.bin").stat().st_mode) == mode
+
+
+def test_a_second_run_on_the_same_checkpoint_is_refused_while_the_first_runs(finished, tmp_path):
+    root, good = finished
+    ckpt = tmp_path / "run.pt"
+    ckpt.write_bytes(good.read_bytes())
+    before = ckpt.read_bytes()
+    held = FileLock(f"{ckpt}.lock")  # what a running `course_lib train --checkpoint run.pt` holds
+    with held:
+        proc = cli("train", "--dataset", "mnist", "--epochs", "1", "--batch-size", "32", "--data-root", root,
+                   "--checkpoint", ckpt)
+        line = one_error_line(proc)
+        assert line.startswith(f"error: another run is using this checkpoint ({ckpt};") and "wait for it" in line
+        assert ckpt.read_bytes() == before  # the running one's file, untouched
+    proc = cli("train", "--dataset", "mnist", "--epochs", "1", "--batch-size", "32", "--data-root", root,
+               "--checkpoint", ckpt)  # the lock is free again: the run resumes (and finds nothing left to do)
+    assert proc.returncode == 0, proc.stderr
+    assert "resumed from" in proc.stdout and "nothing to train: all 1 epochs are done" in proc.stdout
+    # no temporary left behind; the empty lock file stays (removing it is a race with the next run's flock)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.pt", "run.pt.lock"]
+    assert (tmp_path / "run.pt.lock").stat().st_size == 0

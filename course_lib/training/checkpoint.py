@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from filelock import FileLock, Timeout
 from torch import nn
 
 from ..config import TrainConfig, resume_differences
@@ -75,6 +76,10 @@ def check_checkpoint(state: Any, path: str | Path, config: TrainConfig) -> None:
         if not isinstance(state[key], kind) or isinstance(state[key], bool):
             raise CheckpointError(f"the checkpoint's {key!r} is a {type(state[key]).__name__}, not {_a(kind)} "
                                   f"({path}): {move_away}")
+    world_size = state.get("world_size", 1)  # written by data-parallel runs
+    if not isinstance(world_size, int) or isinstance(world_size, bool) or world_size < 1:
+        raise CheckpointError(f"the checkpoint's world_size is not a process count ({world_size!r} in {path}): "
+                              f"{move_away}")
     saved, epoch = state["config"], state["epoch"]
     try:
         saved_config = TrainConfig(**{k: v for k, v in saved.items() if k in TrainConfig.__dataclass_fields__})
@@ -107,6 +112,18 @@ def check_writable(path: str | Path) -> None:
     except OSError as exc:
         raise CheckpointError(f"cannot write a checkpoint in {path.parent} ({type(exc).__name__}: "
                               f"{exc.strerror or exc}): choose a writable folder for --checkpoint") from exc
+
+
+def lock_checkpoint(path: str | Path) -> FileLock:
+    """Hold `PATH.lock` for the whole run: a second run on the same checkpoint is refused, not interleaved
+    with this one (the lock goes when the run ends, or with its process when it is killed)."""
+    lock = FileLock(f"{path}.lock", blocking=False)
+    try:
+        lock.acquire()
+    except Timeout as exc:
+        raise CheckpointError(f"another run is using this checkpoint ({path}; {path}.lock is held): wait for "
+                              "it to end, or use another --checkpoint path") from exc
+    return lock
 
 
 def checkpoint_state(epoch: int, model: nn.Module, opt, sched, history: History, config: TrainConfig,

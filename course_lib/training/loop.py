@@ -7,7 +7,7 @@ evaluation and checkpoint, the data shard). Everything else is the same code on 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -21,6 +21,7 @@ from .checkpoint import (
     check_writable,
     checkpoint_state,
     load_checkpoint,
+    lock_checkpoint,
     restore_checkpoint,
     save_checkpoint,
 )
@@ -40,6 +41,7 @@ class SingleProcess:
     rank: int = 0  # this process among all of them
     world_size: int = 1
     saved_epoch: int = 0  # the last epoch this run wrote to the checkpoint (0: none yet)
+    lock: Any = field(default=None, init=False, repr=False)  # the checkpoint's lock, held while fit() runs
 
     @property
     def is_main(self) -> bool:
@@ -67,6 +69,7 @@ class SingleProcess:
         """The state to resume from (checked to belong to this run), or None; first, before any epoch is
         spent, that a checkpoint can be written there."""
         check_writable(path)
+        self.lock = lock_checkpoint(path)
         if not config.resume or not path.exists():
             return None
         state = load_checkpoint(path, map_location=self.device)
@@ -148,36 +151,41 @@ def fit(model: nn.Module, train_loader: Iterable, test_loader: Iterable, config:
     opt, sched = make_optimizer(model, config, len(train_loader))
     history, start = History(), 0
     ckpt = Path(config.checkpoint) if config.checkpoint else None
-    state = world.load_checkpoint(ckpt, config) if ckpt else None
-    if state is not None:
-        start, history = restore_checkpoint(state, model, opt, sched, ckpt)
-        world.saved_epoch = start  # the file holds these epochs until this run writes the next one
-        world.log(f"resumed from {ckpt}: {start} of {config.epochs} epochs done")
-    if start >= config.epochs:
-        world.log("nothing to train: " + (f"all {config.epochs} epochs are done in {ckpt} (another --checkpoint "
-                                          "path trains again)" if start else "epochs=0 (give --epochs 1 or more)"))
-    net = world.wrap(model)  # what trains; `model` (the same weights) evaluates and is saved
-    with augmentation_schedule(train_loader, config) as start_epoch_augmentation:
-        for epoch in range(start, config.epochs):
-            world.start_epoch(epoch)
-            torch.manual_seed(config.seed * 1000 + epoch + 7919 * world.rank)  # dropout: (seed, epoch, rank)
-            set_epoch(train_loader, epoch, config.seed)
-            start_epoch_augmentation(epoch)
-            ep = train_epoch(net, train_loader, loss_fn, opt, sched, device, config,
-                             desc=f"epoch {epoch + 1}/{config.epochs}", progress=progress)
-            loss_sum, correct, seen = world.sum(ep.loss_sum, ep.correct, ep.seen)  # over all processes
-            seconds = world.slowest(ep.seconds)
-            if world.is_main:  # one process evaluates, prints and writes the checkpoint
-                result = evaluate(model, test_loader, device, bf16=config.bf16, channels_last=config.channels_last)
-                history.append(epoch=epoch + 1, train_loss=loss_sum / seen, train_acc=correct / seen,
-                               test_loss=result.loss, test_acc=result.accuracy, seconds=seconds)
-                world.log(f"epoch {epoch + 1}/{config.epochs}: train loss {history.train_loss[-1]:.4f}, "
-                          f"test acc {result.accuracy:.2%} ({seconds:.1f} s)")
-                if ckpt:
-                    save_checkpoint(ckpt, checkpoint_state(epoch + 1, model, opt, sched, history, config,
-                                                           **world.checkpoint_extra()))
-                    world.saved_epoch = epoch + 1  # what the file on rank 0's disk holds now
-            history = world.from_main(history)  # the same record everywhere; nobody runs ahead of the checkpoint
-            if on_epoch_end:
-                on_epoch_end(epoch + 1, history)
+    try:
+        state = world.load_checkpoint(ckpt, config) if ckpt else None
+        if state is not None:
+            start, history = restore_checkpoint(state, model, opt, sched, ckpt)
+            world.saved_epoch = start  # the file holds these epochs until this run writes the next one
+            world.log(f"resumed from {ckpt}: {start} of {config.epochs} epochs done")
+        if start >= config.epochs:
+            world.log("nothing to train: " + (f"all {config.epochs} epochs are done in {ckpt} (another --checkpoint "
+                                              "path trains again)" if start else "epochs=0 (give --epochs 1 or more)"))
+        net = world.wrap(model)  # what trains; `model` (the same weights) evaluates and is saved
+        with augmentation_schedule(train_loader, config) as start_epoch_augmentation:
+            for epoch in range(start, config.epochs):
+                world.start_epoch(epoch)
+                torch.manual_seed(config.seed * 1000 + epoch + 7919 * world.rank)  # dropout: (seed, epoch, rank)
+                set_epoch(train_loader, epoch, config.seed)
+                start_epoch_augmentation(epoch)
+                ep = train_epoch(net, train_loader, loss_fn, opt, sched, device, config,
+                                 desc=f"epoch {epoch + 1}/{config.epochs}", progress=progress)
+                loss_sum, correct, seen = world.sum(ep.loss_sum, ep.correct, ep.seen)  # over all processes
+                seconds = world.slowest(ep.seconds)
+                if world.is_main:  # one process evaluates, prints and writes the checkpoint
+                    result = evaluate(model, test_loader, device, bf16=config.bf16, channels_last=config.channels_last)
+                    history.append(epoch=epoch + 1, train_loss=loss_sum / seen, train_acc=correct / seen,
+                                   test_loss=result.loss, test_acc=result.accuracy, seconds=seconds)
+                    world.log(f"epoch {epoch + 1}/{config.epochs}: train loss {history.train_loss[-1]:.4f}, "
+                              f"test acc {result.accuracy:.2%} ({seconds:.1f} s)")
+                    if ckpt:
+                        save_checkpoint(ckpt, checkpoint_state(epoch + 1, model, opt, sched, history, config,
+                                                               **world.checkpoint_extra()))
+                        world.saved_epoch = epoch + 1  # what the file on rank 0's disk holds now
+                history = world.from_main(history)  # the same record everywhere; nobody runs ahead of the checkpoint
+                if on_epoch_end:
+                    on_epoch_end(epoch + 1, history)
+    finally:
+        if world.lock is not None:  # the checkpoint is free for the next run
+            world.lock.release()
+            world.lock = None
     return history
