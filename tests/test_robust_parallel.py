@@ -112,7 +112,8 @@ def test_a_survivor_does_not_claim_a_checkpoint_that_rank_0_never_wrote(root, tm
 
 def test_a_crashed_worker_under_the_launcher_is_one_summary_line(root, tmp_path):
     args = [*TRAIN, "--epochs", "3", "--data-root", root, "--checkpoint", tmp_path / "run.pt"]
-    proc = subprocess.run(distributed.launch_command(2, args), cwd=REPO, env={**ENV, "COURSE_DDP_CRASH_RANK": "1", "COURSE_DDP_CRASH_EPOCH": "2"},
+    crash = {"COURSE_DDP_CRASH_RANK": "1", "COURSE_DDP_CRASH_EPOCH": "2"}
+    proc = subprocess.run(distributed.launch_command(2, args), cwd=REPO, env={**ENV, **crash},
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
     lines = error_lines(proc.stdout + proc.stderr)
