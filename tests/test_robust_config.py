@@ -191,3 +191,15 @@ def test_the_launcher_checks_its_timeout_setting():
     line = one_error_line(run("course_lib.launch", "--standalone", "--nproc_per_node=2", "-m", "course_lib.parallel",
                               env={"COURSE_DDP_TIMEOUT": "inf"}))
     assert line.startswith("error: COURSE_DDP_TIMEOUT is not a number of seconds > 0 (COURSE_DDP_TIMEOUT='inf')")
+
+
+def test_the_launcher_adds_the_rendezvous_timeout_only_where_none_is_set(monkeypatch):
+    from course_lib.launch import with_rendezvous_timeout
+
+    monkeypatch.delenv("PET_RDZV_CONF", raising=False)
+    argv = ["--nnodes=2", "-m", "course_lib.parallel", "--rdzv_conf=not-a-torchrun-flag-here"]
+    assert with_rendezvous_timeout(argv, 4.4) == ["--rdzv_conf=join_timeout=4,timeout=4", *argv]
+    for own in (["--rdzv_conf=timeout=9", "-m", "x"], ["--rdzv-conf", "join_timeout=9", "-m", "x"]):
+        assert with_rendezvous_timeout(own, 4) == own  # the user's own setting wins
+    monkeypatch.setenv("PET_RDZV_CONF", "timeout=9")
+    assert with_rendezvous_timeout(["-m", "x"], 4) == ["-m", "x"]
