@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 from .config import add_config_arguments
 from .data import DATASETS, is_available
@@ -53,7 +54,12 @@ def _quiz(args) -> int:
         for bank in banks:
             print(f"# Week {bank.week}: {bank.title}\n\n{review_markdown(bank)}\n")
         return 0
-    print(progress_markdown(quiz.Progress(), banks))
+    progress = quiz.Progress()
+    with warnings.catch_warnings():  # damage is printed below as one line each, not as a Python warning
+        warnings.simplefilter("ignore", quiz.ProgressWarning)
+        print(progress_markdown(progress, banks))
+    for problem in progress.problems:
+        print(f"warning: {problem}", file=sys.stderr)
     return 0
 
 
