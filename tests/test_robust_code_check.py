@@ -1,0 +1,113 @@
+"""Learner code inside a code check: a time limit, an output cap, a message cap, and sys.exit() reported.
+
+Each probe defines the learner's `relu` badly (an endless loop, a flood of printing, a huge error message,
+sys.exit) and checks it the way the quiz widget does (`quiz.check_code`): one verdict, nothing escapes.
+"""
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+import time
+
+import pytest
+import torch
+
+from course_lib import quiz
+from course_lib.quiz import limits
+
+QUESTION = next(q for b in quiz.load_all_banks() for q in b.questions if q.key == "week02/write-relu")
+
+
+@pytest.fixture(autouse=True)
+def _short_limit(monkeypatch):
+    monkeypatch.setattr(limits, "TIME_LIMIT_S", 0.5)
+
+
+def _check(relu) -> quiz.CheckResult:
+    start = time.perf_counter()
+    result = quiz.check_code(QUESTION, {"relu": relu})
+    assert time.perf_counter() - start < 10
+    assert not result.correct and len(result.message) < 3000
+    return result
+
+
+def _endless(z):
+    while True:
+        pass
+
+
+def _endless_swallowing(z):
+    while True:
+        try:
+            while True:
+                pass
+        except Exception:  # a learner's catch-all: the time limit is not an Exception
+            pass
+
+
+@pytest.mark.parametrize("relu", [_endless, _endless_swallowing], ids=["loop", "loop-catching-Exception"])
+def test_endless_learner_code_is_stopped_and_the_alarm_put_back(relu):
+    before = signal.getsignal(signal.SIGALRM)
+    assert _check(relu).message == "`relu` did not finish within 0.5 s (an endless loop?)"
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0) and signal.getsignal(signal.SIGALRM) is before
+    time.sleep(0.3)  # no late alarm goes off in the kernel afterwards
+    assert quiz.check_code(QUESTION, {"relu": torch.relu}).correct
+
+
+def test_time_limit_holds_outside_the_main_thread():
+    results = []
+    worker = threading.Thread(target=lambda: results.append(quiz.check_code(QUESTION, {"relu": _endless})))
+    worker.start()
+    worker.join(timeout=20)
+    assert not worker.is_alive() and "did not finish within 0.5 s" in results[0].message
+    assert sys.gettrace() is None or "coverage" in type(sys.gettrace()).__module__
+
+
+def test_printing_is_captured_and_capped(capsys):
+    def relu(z):
+        print("x" * 5_000_000)
+        return torch.relu(z)
+
+    result = quiz.check_code(QUESTION, {"relu": relu})
+    assert result.correct  # printing does not make it wrong
+    assert result.message.endswith("more characters not shown))") and len(result.message) < 3000
+    assert "(it printed: xxx" in result.message
+    assert capsys.readouterr().out == ""  # nothing flooded the notebook
+
+
+def test_huge_error_message_is_capped():
+    def relu(z):
+        raise ValueError("y" * 1_000_000)
+
+    message = _check(relu).message
+    assert message.startswith("`relu` raised ValueError: yyy") and "more characters not shown" in message
+
+
+def test_an_exception_that_cannot_be_written_out():
+    class Weird(Exception):
+        def __str__(self):
+            raise RuntimeError("no")
+
+    def relu(z):
+        raise Weird()
+
+    assert _check(relu).message == "`relu` raised Weird: (its message could not be written out)"
+
+
+@pytest.mark.parametrize("code", [0, 3, "bye"])
+def test_sys_exit_in_learner_code_is_reported_not_propagated(code):
+    def relu(z):
+        sys.exit(code)
+
+    assert _check(relu).message == (f"`relu` called sys.exit({code!r}): a checked function must return a value, "
+                                    "not exit")
+
+
+def test_ctrl_c_still_interrupts():
+    def relu(z):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        quiz.check_code(QUESTION, {"relu": relu})
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
