@@ -7,7 +7,9 @@ import sys
 import warnings
 
 from .config import add_config_arguments
-from .data import DATASETS, is_available
+from .data import DATASETS
+from .data import state as data_state
+from .data.checks import check_root
 from .errors import CourseError
 from .paths import data_root
 
@@ -16,9 +18,11 @@ def _data(args) -> int:
     from .data import provision
 
     if args.action == "list":
+        check_root(data_root(args.root))
         for name, spec in DATASETS.items():
-            state = "ready" if is_available(name, args.root) else "missing"
-            print(f"{name:<14} {str(spec.input_shape):<14} {spec.num_classes:>4} classes  {state}")
+            state, why = data_state(name, args.root)  # a file there but wrong: "corrupted", not "missing"
+            print(f"{name:<14} {str(spec.input_shape):<14} {spec.num_classes:>4} classes  {state}"
+                  + (f" ({why}; `data fetch {name}` repairs what it can)" if why else ""))
         return 0
     names = list(DATASETS) if args.name == "all" else [args.name]
     for name in names:
