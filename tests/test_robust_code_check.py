@@ -48,11 +48,27 @@ def _endless_swallowing(z):
 
 @pytest.mark.parametrize("relu", [_endless, _endless_swallowing], ids=["loop", "loop-catching-Exception"])
 def test_endless_learner_code_is_stopped_and_the_alarm_put_back(relu):
-    before = signal.getsignal(signal.SIGALRM)
+    before, (delay, _) = signal.getsignal(signal.SIGALRM), signal.getitimer(signal.ITIMER_REAL)
     assert _check(relu).message == "`relu` did not finish within 0.5 s (an endless loop?)"
-    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0) and signal.getsignal(signal.SIGALRM) is before
+    after, _ = signal.getitimer(signal.ITIMER_REAL)  # pytest-timeout's alarm, if any, is back; ours is gone
+    assert (after == 0.0 if delay == 0.0 else 0 < after <= delay) and signal.getsignal(signal.SIGALRM) is before
     time.sleep(0.3)  # no late alarm goes off in the kernel afterwards
     assert quiz.check_code(QUESTION, {"relu": torch.relu}).correct
+
+
+def test_an_alarm_set_before_the_check_is_put_back():
+    def on_alarm(signum, frame):
+        pytest.fail("the outer alarm went off")
+
+    before = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, 100.0)  # e.g. pytest-timeout's, set for the whole test
+    try:
+        _check(_endless)
+        remaining, _ = signal.getitimer(signal.ITIMER_REAL)
+        assert 95 < remaining < 100 and signal.getsignal(signal.SIGALRM) is on_alarm
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, before)
 
 
 def test_time_limit_holds_outside_the_main_thread():
@@ -108,6 +124,7 @@ def test_ctrl_c_still_interrupts():
     def relu(z):
         raise KeyboardInterrupt
 
+    before = signal.getsignal(signal.SIGALRM)
     with pytest.raises(KeyboardInterrupt):
         quiz.check_code(QUESTION, {"relu": relu})
-    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+    assert signal.getsignal(signal.SIGALRM) is before

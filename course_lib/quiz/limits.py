@@ -87,7 +87,7 @@ class _Deadline:
         self.active, self.end = True, time.monotonic() + self.seconds
         if self.main:
             self.old = signal.signal(signal.SIGALRM, self._alarm)
-            signal.setitimer(signal.ITIMER_REAL, self.seconds, 0.1)
+            self.old_timer = signal.setitimer(signal.ITIMER_REAL, self.seconds, 0.1)  # someone else's alarm?
         else:
             self.old = sys.gettrace()
             sys.settrace(self._trace)
@@ -100,6 +100,10 @@ class _Deadline:
         if self.main:
             signal.setitimer(signal.ITIMER_REAL, 0)
             signal.signal(signal.SIGALRM, self.old)
+            delay, interval = self.old_timer
+            if delay:  # put back the alarm that was set before (e.g. pytest-timeout's), minus the time spent
+                spent = time.monotonic() - (self.end - self.seconds)
+                signal.setitimer(signal.ITIMER_REAL, max(delay - spent, 0.001), interval)
         else:
             sys.settrace(self.old)
 
