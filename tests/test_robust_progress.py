@@ -10,9 +10,13 @@ import json
 import os
 import subprocess
 import sys
+import uuid
+import warnings
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from course_lib.quiz import Progress, ProgressError, ProgressWarning
 from course_lib.quiz import progress as progress_module
@@ -190,3 +194,44 @@ def test_unwritable_progress_folder_is_one_clear_error(tmp_path):
     finally:
         folder.chmod(0o700)
     assert set(Progress(folder).answers("week01")) == {"a"}
+
+
+def test_widget_says_when_an_answer_could_not_be_saved(tmp_path, monkeypatch):
+    from course_lib import quiz
+    from course_lib.quiz import widgets as quiz_widgets
+
+    bank = quiz.load_all_banks()[0]
+    view = quiz_widgets.show_quiz(bank, namespace={}, progress=Progress(tmp_path))
+    monkeypatch.setattr(progress_module, "LOCK_TIMEOUT_S", 0.2)
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from filelock import FileLock\n"
+                               "with FileLock(sys.argv[1]):\n print('held', flush=True); time.sleep(30)",
+                               str(tmp_path / f".{bank.name}.json.lock")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        qv = next(v for v in view.questions if v.question.kind == "single")
+        qv.input.value = qv.question.choices[0]
+        qv.check_button.click()  # the learner's click: a verdict, and one line saying it was not saved
+    finally:
+        holder.kill()
+        holder.wait()
+    assert qv.result is not None and "answer not saved: quiz progress" in view.banner.value
+    assert view.score().answered == 1 and Progress(tmp_path).answers(bank.name) == {}
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.binary(max_size=400) | st.text(alphabet='{}[]":,0123456789truefalsnil answerscorrectgiven', max_size=200)
+       .map(str.encode))
+def test_any_progress_file_is_read_or_set_aside_and_the_week_works(tmp_path, blob):
+    folder = tmp_path / uuid.uuid4().hex  # a fresh folder for each example
+    Progress(folder).record("week02", "other-week", "1", True)
+    (folder / "week01.json").write_bytes(blob)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ProgressWarning)
+        Progress(folder).record("week01", "new", "2", True)  # never raises
+        answers = Progress(folder).answers("week01")
+    assert answers["new"]["given"] == "2" and Progress(folder).answers("week02")["other-week"]["correct"] is True
+    aside = [p.read_bytes() for p in folder.glob("week01.json.corrupt-*")]
+    if aside:
+        assert aside == [blob]  # set aside whole, byte for byte
+    else:  # it was a progress file whose entries were all valid: kept and read
+        assert isinstance(json.loads(blob)["answers"], dict)
