@@ -199,3 +199,13 @@ _QUESTION = st.fixed_dictionaries({}, optional={k: _VALUES for k in (
 @given(st.fixed_dictionaries({"week": _VALUES | st.just(3), "title": _VALUES, "questions": st.lists(_QUESTION)}))
 def test_random_bank_documents_give_a_bank_or_file_line_errors(tmp_path, doc):
     _only_bank_errors(tmp_path, yaml.safe_dump(doc, allow_unicode=True).encode())
+
+
+COMPUTED = [q for b in quiz.load_all_banks() for q in b.questions if q.answer_from is not None]
+
+
+@pytest.mark.parametrize("q", COMPUTED, ids=lambda q: q.key)
+def test_bounded_computation_gives_the_same_answer_as_a_plain_call(q):
+    """Computing on the meta device (when it only needs shapes and counts) changes no answer of the course."""
+    plain = q.handler.normalize(quiz.ANSWERS[q.answer_from.fn](**q.answer_from.args))
+    assert q.expected() == plain
