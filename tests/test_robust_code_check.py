@@ -9,6 +9,7 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -16,6 +17,7 @@ import torch
 from course_lib import quiz
 from course_lib.quiz import limits
 
+REPO = Path(__file__).resolve().parent.parent
 QUESTION = next(q for b in quiz.load_all_banks() for q in b.questions if q.key == "week02/write-relu")
 
 
@@ -128,3 +130,27 @@ def test_ctrl_c_still_interrupts():
     with pytest.raises(KeyboardInterrupt):
         quiz.check_code(QUESTION, {"relu": relu})
     assert signal.getsignal(signal.SIGALRM) is before
+
+
+def test_in_a_jupyter_kernel_the_quiz_click_gives_a_verdict_and_the_kernel_lives_on(tmp_path):
+    """Where learners meet it: the quiz widget's Check click in a kernel, on an endless loop and on sys.exit.
+    The first check in a fresh kernel imports torch: the time limit must not cut that import off halfway."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    cells = ["import sys\nfrom course_lib import quiz\nfrom course_lib.quiz import limits, widgets\n"
+             "limits.TIME_LIMIT_S = 0.5\n"
+             "bank = quiz.load_bank('week02')\n"
+             "view = widgets.show_quiz([q for q in bank.questions if q.id == 'write-relu'], namespace=globals(), "
+             f"progress=quiz.Progress({str(tmp_path)!r}))\n",
+             "def relu(z):\n    while True:\n        pass\nview.questions[0].check_button.click()\n"
+             "print(view.questions[0].result.message)",
+             "def relu(z):\n    sys.exit(4)\nview.questions[0].check_button.click()\n"
+             "print(view.questions[0].result.message)",
+             "print('kernel alive', 6 * 7)"]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(REPO)}}).execute()
+    printed = ["".join(o.get("text", "") for o in c.outputs) for c in nb.cells]
+    assert printed[1].strip() == "`relu` did not finish within 0.5 s (an endless loop?)"
+    assert printed[2].strip() == "`relu` called sys.exit(4): a checked function must return a value, not exit"
+    assert printed[3].strip() == "kernel alive 42"

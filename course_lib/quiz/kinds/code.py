@@ -19,6 +19,9 @@ def check_code(question: Any, namespace: Mapping[str, Any]) -> CheckResult:
     if question.name not in namespace:
         return CheckResult(False, f"define `{question.name}` in a cell, run it, then check again")
     expected = question.expected()
+    import torch  # noqa: F401 - what checks use is imported before the time limit starts:
+
+    from ... import data  # noqa: F401 - an import cut off halfway would break the kernel for good
     outcome = run_limited(CODE_CHECKS[question.check.fn], namespace[question.name], expected,
                           **question.check.args)
     if outcome.error:
