@@ -39,7 +39,7 @@ def _errors(tmp_path: Path, data: str | bytes) -> list[str]:
     path.write_bytes(data.encode() if isinstance(data, str) else data)
     with pytest.raises(quiz.QuizBankError) as info:
         quiz.load_bank(path)
-    assert all(re.match(rf"{re.escape(str(path))}:\d+: \S", e) for e in info.value.errors), info.value.errors
+    assert all(re.match(rf"{re.escape(str(path))}:[1-9]\d*: \S", e) for e in info.value.errors), info.value.errors
     return info.value.errors
 
 
@@ -73,6 +73,16 @@ PROBES = {  # name: (bank text, line of the error, what the message says)
     "long-argument-list": (GOOD.replace("answer: 3", "answer_from: {fn: mlp_parameters, args: {sizes: "
                                                      f"{list(range(100))}}}}}"), 7, "a list of 100 items"),
 }
+
+
+PROBES.update({  # YAML's other tags and types, where text or a number belongs
+    "set-tag": (GOOD.replace("answer: 3", "answer: !!set {a, b}"), 7, "must be a finite number"),
+    "omap-tag": (GOOD.replace("answer: 3", "answer: !!omap [a: 1]"), 7, "must be a finite number"),
+    "binary-tag": (GOOD.replace("How many?", "!!binary aGk="), 6, "'prompt' must be non-empty text"),
+    "timestamp": (GOOD.replace("How many?", "2020-01-01"), 6, "'prompt' must be non-empty text"),
+    "bool-id": (GOOD.replace("id: q1", "id: yes"), 4, "'id' must be non-empty text"),
+    "null-question": (GOOD.replace("  - id: q1", "  - ~\n  - id: q1"), 4, "question 1 must be a mapping"),
+})
 
 
 @pytest.mark.parametrize("case", PROBES, ids=str)
@@ -166,7 +176,8 @@ def _only_bank_errors(tmp_path: Path, data: bytes) -> None:
     try:
         quiz.load_bank(path)
     except quiz.QuizBankError as exc:
-        assert all(re.match(rf"{re.escape(str(path))}:\d+: \S", e) and "\n" not in e for e in exc.errors), exc.errors
+        pattern = rf"{re.escape(str(path))}:[1-9]\d*: \S"  # a real line number, then the message
+        assert all(re.match(pattern, e) and "\n" not in e for e in exc.errors), exc.errors
 
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

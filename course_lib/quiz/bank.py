@@ -98,8 +98,8 @@ def _display(path: Path) -> str:
 
 # ------------------------------------------------------------------ validation
 
-def _validate_question(raw, index: int, bank: str, where, err) -> Question | None:
-    line = getattr(raw, "line", 0)
+def _validate_question(raw, index: int, bank: str, where, err, at: int = 1) -> Question | None:
+    line = getattr(raw, "line", 0) or at  # `at`: the item's line in the list (a scalar item has no .line)
     if not isinstance(raw, dict):
         err(line, f"question {index + 1} must be a mapping with id, kind, prompt, explanation")
         return None
@@ -179,7 +179,8 @@ def parse_bank(text: str | bytes, path: str | Path = "<bank>", name: str | None 
         items = []
     questions, seen = [], {}
     for i, item in enumerate(items):
-        q = _validate_question(item, i, name, lambda ln: f"{shown}:{ln}", err)
+        item_line = items.lines[i] if hasattr(items, "lines") else 1
+        q = _validate_question(item, i, name, lambda ln: f"{shown}:{ln}", err, item_line)
         if q is None:
             continue
         if q.id in seen:
