@@ -86,6 +86,47 @@ def test_fit_learns_the_fake_digits(fake_root):
     assert history.test_acc[-1] > 0.5  # 10 classes: chance is 0.1
 
 
+def test_fit_records_a_training_curve_per_eighth_of_an_epoch(fake_root):
+    torch.manual_seed(0)
+    cfg = TrainConfig(epochs=2, batch_size=16, lr=0.1)
+    train_loader, test_loader = data.get_loaders("mnist", 16, root=fake_root, fast=False)
+    n = len(train_loader)
+    history = training.fit(build_model("mnist", "gap_fc"), train_loader, test_loader, cfg, progress=False)
+    per_epoch = len(history.curve_epoch) // 2
+    assert n >= 8 and per_epoch == training.CURVE_POINTS_PER_EPOCH, (n, per_epoch)
+
+    assert len(history.curve_epoch) == len(history.curve_loss) == len(history.curve_acc) == 2 * per_epoch
+    assert history.curve_epoch[per_epoch - 1] == 1.0 and history.curve_epoch[-1] == 2.0  # each epoch's last batch
+    assert all(a < b for a, b in zip(history.curve_epoch, history.curve_epoch[1:]))
+    assert all(0 <= acc <= 1 for acc in history.curve_acc)
+    # the stretches partition the epoch: their image-weighted mean is the epoch's training loss
+    ends = sorted(training.curve_points(n))
+    sizes = [b - a for a, b in zip([0] + ends, ends)]
+    weighted = sum(s * loss for s, loss in zip(sizes, history.curve_loss[:per_epoch])) / n
+    assert weighted == pytest.approx(history.train_loss[0], rel=1e-4)  # all batches full: 16 images each
+    restored = training.History.from_dict(history.to_dict())  # it lives in the checkpoint too
+    assert restored.curve_loss == history.curve_loss
+
+
+@pytest.mark.parametrize("n", [1, 3, 8, 9, 17, 20, 469])
+def test_curve_points_split_an_epoch_into_eighths(n):
+    points = sorted(training.curve_points(n))
+    assert len(points) == min(n, 8) and points[-1] == n
+    sizes = [b - a for a, b in zip([0] + points, points)]
+    assert max(sizes) - min(sizes) <= 1  # stretches of equal length, to a batch
+
+
+def test_fast_mode_prints_the_augmentation_that_runs(fake_root, monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_FAST", "1")
+    cfg = training.default_config("mnist", data_root=str(fake_root), device="cpu")
+    assert cfg.augment and cfg.clean_epochs >= 1  # the recipe augments all but its last epochs
+    training.run_training(cfg, progress=False)
+    out = capsys.readouterr().out
+    assert "augmentation off: all 1 epoch(s) are within clean_epochs=" in out
+    assert "augment=False" in out.replace(" ", ""), out  # describe(): `  augment          = False`
+    assert "augment=True" not in out.replace(" ", "")
+
+
 _RUN = textwrap.dedent("""
     import os, signal, sys, torch
     from course_lib import data, training

@@ -6,6 +6,7 @@ evaluation and checkpoint, the data shard). Everything else is the same code on 
 """
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,7 +28,7 @@ from .checkpoint import (
 )
 from .device import get_device
 from .evaluate import evaluate
-from .history import History
+from .history import CURVE_POINTS_PER_EPOCH, History
 from .schedule import augmentation_schedule, make_optimizer
 from .step import train_step
 
@@ -114,13 +115,32 @@ class EpochResult:
     correct: torch.Tensor  # images whose argmax prediction was right
     seen: int  # images trained on
     seconds: float  # wall time of the epoch's training steps
+    curve: list[tuple[float, float, float]]  # (fraction of the epoch, mean loss, accuracy) of each stretch
+
+
+def _length(loader: Iterable) -> int | None:
+    try:
+        return len(loader)
+    except TypeError:
+        return None
+
+
+def curve_points(n_batches: int) -> set[int]:
+    """After which batches (1-based) an epoch of `n_batches` records a curve point: ceil(k * n / P) for
+    k = 1..P, P = CURVE_POINTS_PER_EPOCH (every batch when there are fewer); the last batch is always one."""
+    return {math.ceil(k * n_batches / CURVE_POINTS_PER_EPOCH) for k in range(1, CURVE_POINTS_PER_EPOCH + 1)}
 
 
 def train_epoch(model: nn.Module, loader: Iterable, loss_fn: Callable, opt, sched, device: torch.device,
                 config: TrainConfig, desc: str = "", progress: bool = True) -> EpochResult:
-    """One pass over `loader`: train_step + scheduler step per batch, summing loss and hits."""
+    """One pass over `loader`: train_step + scheduler step per batch, summing loss and hits, with a point of
+    the training curve after each 1/CURVE_POINTS_PER_EPOCH of the epoch's batches (`curve_points`; a loader
+    without a length gives one point, at the end)."""
     model.train()
     loss_sum, correct, seen = torch.zeros((), device=device), torch.zeros((), device=device), 0
+    n_batches, curve = _length(loader), []
+    points = curve_points(n_batches) if n_batches else {}
+    mark = (loss_sum.clone(), correct.clone(), 0)  # the sums at the previous curve point
     bar = tqdm(loader, desc=desc, leave=False, disable=not progress)
     start_time = time.perf_counter()
     for i, batch in enumerate(bar):
@@ -131,7 +151,13 @@ def train_epoch(model: nn.Module, loader: Iterable, loss_fn: Callable, opt, sche
         seen += step.count
         if progress and i % 20 == 0:
             bar.set_postfix(loss=f"{step.loss.item():.3f}")
-    return EpochResult(loss_sum, correct, seen, time.perf_counter() - start_time)
+        if i + 1 in points:
+            n = seen - mark[2]
+            curve.append(((i + 1) / n_batches, ((loss_sum - mark[0]) / n).item(), ((correct - mark[1]) / n).item()))
+            mark = (loss_sum.clone(), correct.clone(), seen)
+    if not points and seen:
+        curve.append((1.0, (loss_sum / seen).item(), (correct / seen).item()))
+    return EpochResult(loss_sum, correct, seen, time.perf_counter() - start_time, curve)
 
 
 def fit(model: nn.Module, train_loader: Iterable, test_loader: Iterable, config: TrainConfig | None = None, *,
@@ -175,6 +201,7 @@ def fit(model: nn.Module, train_loader: Iterable, test_loader: Iterable, config:
                     result = evaluate(model, test_loader, device, bf16=config.bf16, channels_last=config.channels_last)
                     history.append(epoch=epoch + 1, train_loss=loss_sum / seen, train_acc=correct / seen,
                                    test_loss=result.loss, test_acc=result.accuracy, seconds=seconds)
+                    history.add_curve([(epoch + f, loss, acc) for f, loss, acc in ep.curve])  # this process's batches
                     world.log(f"epoch {epoch + 1}/{config.epochs}: train loss {history.train_loss[-1]:.4f}, "
                               f"test acc {result.accuracy:.2%} ({seconds:.1f} s)")
                     if ckpt:
