@@ -2,11 +2,13 @@
 `python -m course_lib quiz validate`, `python -m course_lib project new|check [DIR]` (build your own classifier)."""
 from __future__ import annotations
 
-import argparse
 import sys
+import warnings
 
-from .config import add_config_arguments
-from .data import DATASETS, is_available
+from .config import FlagParser, add_config_arguments
+from .data import DATASETS
+from .data import state as data_state
+from .data.checks import check_root
 from .errors import CourseError
 from .paths import data_root
 
@@ -15,9 +17,11 @@ def _data(args) -> int:
     from .data import provision
 
     if args.action == "list":
+        check_root(data_root(args.root))
         for name, spec in DATASETS.items():
-            state = "ready" if is_available(name, args.root) else "missing"
-            print(f"{name:<14} {str(spec.input_shape):<14} {spec.num_classes:>4} classes  {state}")
+            state, why = data_state(name, args.root)  # a file there but wrong: "corrupted", not "missing"
+            print(f"{name:<14} {str(spec.input_shape):<14} {spec.num_classes:>4} classes  {state}"
+                  + (f" ({why}; `data fetch {name}` repairs what it can)" if why else ""))
         return 0
     names = list(DATASETS) if args.name == "all" else [args.name]
     for name in names:
@@ -53,7 +57,12 @@ def _quiz(args) -> int:
         for bank in banks:
             print(f"# Week {bank.week}: {bank.title}\n\n{review_markdown(bank)}\n")
         return 0
-    print(progress_markdown(quiz.Progress(), banks))
+    progress = quiz.Progress()
+    with warnings.catch_warnings():  # damage is printed below as one line each, not as a Python warning
+        warnings.simplefilter("ignore", quiz.ProgressWarning)
+        print(progress_markdown(progress, banks))
+    for problem in progress.problems:
+        print(f"warning: {problem}", file=sys.stderr)
     return 0
 
 
@@ -73,7 +82,7 @@ def _project(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line, run the sub-command; a CourseError is one line on stderr and exit status 2."""
-    parser = argparse.ArgumentParser(prog="python -m course_lib", description=__doc__)
+    parser = FlagParser(prog="python -m course_lib", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     data = sub.add_parser("data", help="provision and list datasets")

@@ -12,6 +12,10 @@ class DataError(CourseError):
     """A data set is missing, corrupted or in the wrong format."""
 
 
+class ConfigError(CourseError, ValueError):
+    """A training setting (TrainConfig field, flag or environment variable) is out of its allowed range."""
+
+
 class UnknownNameError(CourseError, KeyError):
     """A name (dataset, head, backbone...) is not registered."""
 

@@ -4,6 +4,7 @@ One machine (torchrun starts N processes and sets RANK, LOCAL_RANK, WORLD_SIZE, 
 
     torchrun --standalone --nproc_per_node=2 -m course_lib.parallel --dataset mnist --epochs 2
     python -m torch.distributed.run --standalone --nproc_per_node=2 -m course_lib.parallel ...  # a chosen python
+    python -m course_lib.launch --standalone --nproc_per_node=2 -m course_lib.parallel ...  # + one-line errors
 
 Every TrainConfig field is a flag (not given: the data set's recipe); `--batch-size` is *per process*
 (global batch = N x B). Extra flags: `--timeout S` (rendezvous and every collective, default
@@ -20,8 +21,10 @@ or elastic (c10d) rendezvous, identical on every node (ranks assigned on arrival
     torchrun --nnodes=2 --nproc_per_node=4 --rdzv_backend=c10d --rdzv_endpoint=HOST0:29500 \\
         --rdzv_id=run42 --rdzv_conf=join_timeout=120 -m course_lib.parallel --dataset cifar10
 
-A node that never arrives: torchrun gives up after the rendezvous timeout (`--rdzv_conf=join_timeout=S`
-for c10d, `timeout=S` for static; both default to 600 s), each worker after `--timeout`. Only global
+A node that never arrives: plain torchrun gives up after its rendezvous timeout (`--rdzv_conf=join_timeout=S`
+for c10d, `timeout=S` for static; both default to 600 s) with a traceback; `python -m course_lib.launch`
+(the same flags as torchrun) makes that $COURSE_DDP_TIMEOUT (default 300 s) and one `error:` line. Each
+worker gives up after `--timeout`. Only global
 rank 0 writes the checkpoint (on its node's disk) and reads it back on resume, then broadcasts it:
 resuming needs no shared filesystem, only the same node as rank 0.
 
@@ -42,10 +45,10 @@ from typing import Sequence
 
 from torch.distributed.elastic.multiprocessing.errors import record
 
-from .config import add_config_arguments
-from .errors import CourseError
+from .config import DEFAULT_TIMEOUT_S, FlagParser, add_config_arguments, timeout_from_env
+from .errors import ConfigError, CourseError
 from .training import config_from_args
-from .training.distributed import DEFAULT_TIMEOUT_S, DistributedError, setup, teardown, train
+from .training.distributed import DistributedError, setup, teardown, train
 
 # the other commands: name -> the module of course_lib.training holding `add_arguments` and `<name>_command`
 COMMANDS = {"grads": "distributed_checks", "bench": "distributed_checks", "roundrobin": "distributed_roundrobin"}
@@ -58,12 +61,12 @@ def command_module(command: str):
 
 def build_parser(command: str) -> argparse.ArgumentParser:
     """The flags of `command` (train | grads | bench | roundrobin): every TrainConfig field plus a few of its own."""
-    parser = argparse.ArgumentParser(prog=f"torchrun ... -m course_lib.parallel {command}",
-                                     description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = FlagParser(prog=f"torchrun ... -m course_lib.parallel {command}",
+                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_config_arguments(parser)
-    parser.add_argument("--timeout", type=float,
-                        default=float(os.environ.get("COURSE_DDP_TIMEOUT", DEFAULT_TIMEOUT_S)),
-                        help="seconds to wait for the rendezvous and for every collective")
+    parser.add_argument("--timeout", type=float, default=None,
+                        help=f"seconds to wait for the rendezvous and for every collective (default: "
+                             f"$COURSE_DDP_TIMEOUT or {DEFAULT_TIMEOUT_S:g})")
     if command == "train":
         parser.add_argument("--params-out", default="", help="write every rank's final parameters here")
     else:
@@ -83,10 +86,13 @@ def parse(argv: Sequence[str]) -> tuple[str, argparse.Namespace]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of every process torchrun starts."""
     command, args = parse(sys.argv[1:] if argv is None else argv)
-    config = config_from_args(args, recipe=command == "train")  # train: the data set's recipe, as `course_lib train`
     rank = os.environ.get("RANK", "?")
     try:
-        ctx = setup(config.device, args.timeout)
+        config = config_from_args(args, recipe=command == "train")  # train: the recipe, as `course_lib train`
+        timeout = timeout_from_env() if args.timeout is None else args.timeout
+        if not 0 < timeout < float("inf"):
+            raise ConfigError(f"--timeout is not a number of seconds > 0 (--timeout {timeout}): give e.g. 300")
+        ctx = setup(config.device, timeout)
         if command == "train":
             train(config, ctx, args.params_out)
         else:

@@ -499,6 +499,10 @@ timeline_viz.timing_chart(timings, f"training throughput, global batch {bench['g
 #     torchrun --nnodes=2 --node_rank=K --nproc_per_node=4 --master_addr=HOST0 --master_port=29500 -m course_lib.parallel ...
 #     torchrun --nnodes=2 --nproc_per_node=4 --rdzv_backend=c10d --rdzv_endpoint=HOST0:29500 --rdzv_id=run42 -m course_lib.parallel ...
 #
+# If one machine never comes, plain `torchrun` waits 10 minutes or more (its own limits) before it gives up with a long
+# traceback. `python -m course_lib.launch` takes the same flags in place of `torchrun` and gives up after
+# `$COURSE_DDP_TIMEOUT` seconds (default 300) with one line saying how many processes met (README: "What
+# happens when things go wrong").
 
 # %% [markdown] tags=["summary"]
 # ## Summary

@@ -312,7 +312,7 @@ def test_progress_write_is_atomic(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         progress.record("week01", "cifar100-classes", "100", True)
     assert (tmp_path / "week01.json").read_bytes() == before  # the old file, whole
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["week01.json"]  # no temporary file left
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".week01.json.lock", "week01.json"]  # no temporary file
 
 
 def test_corrupted_progress_is_reported_kept_aside_and_other_weeks_survive(tmp_path):

@@ -86,6 +86,47 @@ def test_fit_learns_the_fake_digits(fake_root):
     assert history.test_acc[-1] > 0.5  # 10 classes: chance is 0.1
 
 
+def test_fit_records_a_training_curve_per_eighth_of_an_epoch(fake_root):
+    torch.manual_seed(0)
+    cfg = TrainConfig(epochs=2, batch_size=16, lr=0.1)
+    train_loader, test_loader = data.get_loaders("mnist", 16, root=fake_root, fast=False)
+    n = len(train_loader)
+    history = training.fit(build_model("mnist", "gap_fc"), train_loader, test_loader, cfg, progress=False)
+    per_epoch = len(history.curve_epoch) // 2
+    assert n >= 8 and per_epoch == training.CURVE_POINTS_PER_EPOCH, (n, per_epoch)
+
+    assert len(history.curve_epoch) == len(history.curve_loss) == len(history.curve_acc) == 2 * per_epoch
+    assert history.curve_epoch[per_epoch - 1] == 1.0 and history.curve_epoch[-1] == 2.0  # each epoch's last batch
+    assert all(a < b for a, b in zip(history.curve_epoch, history.curve_epoch[1:]))
+    assert all(0 <= acc <= 1 for acc in history.curve_acc)
+    # the stretches partition the epoch: their image-weighted mean is the epoch's training loss
+    ends = sorted(training.curve_points(n))
+    sizes = [b - a for a, b in zip([0] + ends, ends)]
+    weighted = sum(s * loss for s, loss in zip(sizes, history.curve_loss[:per_epoch])) / n
+    assert weighted == pytest.approx(history.train_loss[0], rel=1e-4)  # all batches full: 16 images each
+    restored = training.History.from_dict(history.to_dict())  # it lives in the checkpoint too
+    assert restored.curve_loss == history.curve_loss
+
+
+@pytest.mark.parametrize("n", [1, 3, 8, 9, 17, 20, 469])
+def test_curve_points_split_an_epoch_into_eighths(n):
+    points = sorted(training.curve_points(n))
+    assert len(points) == min(n, 8) and points[-1] == n
+    sizes = [b - a for a, b in zip([0] + points, points)]
+    assert max(sizes) - min(sizes) <= 1  # stretches of equal length, to a batch
+
+
+def test_fast_mode_prints_the_augmentation_that_runs(fake_root, monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_FAST", "1")
+    cfg = training.default_config("mnist", data_root=str(fake_root), device="cpu")
+    assert cfg.augment and cfg.clean_epochs >= 1  # the recipe augments all but its last epochs
+    training.run_training(cfg, progress=False)
+    out = capsys.readouterr().out
+    assert "augmentation off: all 1 epoch(s) are within clean_epochs=" in out
+    assert "augment=False" in out.replace(" ", ""), out  # describe(): `  augment          = False`
+    assert "augment=True" not in out.replace(" ", "")
+
+
 _RUN = textwrap.dedent("""
     import os, signal, sys, torch
     from course_lib import data, training
@@ -132,7 +173,7 @@ def test_onecycle_rises_falls_then_holds_for_the_cooldown():
 
 @pytest.mark.parametrize("bad", [-0.1, 1.0])
 def test_cooldown_must_be_a_fraction_of_the_run(bad):
-    with pytest.raises(ValueError, match=r"cooldown is the fraction .* \[0, 1\)"):
+    with pytest.raises(ValueError, match=r"cooldown out of range .* \[0, 1\) \(the fraction of the run"):
         training.make_optimizer(nn.Linear(2, 2), TrainConfig(cooldown=bad), 10)
 
 
@@ -159,7 +200,7 @@ def test_clean_epochs_leave_loaders_without_augmentation_alone(fake_root):
     with training.augmentation_schedule(tr, TrainConfig(epochs=3, clean_epochs=1)) as start_epoch:
         start_epoch(0)
         assert tr.augment is False
-    with pytest.raises(ValueError, match="clean_epochs .* must be >= 0, got -1"):
+    with pytest.raises(ValueError, match=r"clean_epochs out of range \(clean_epochs=-1\)"):
         with training.augmentation_schedule(tr, TrainConfig(clean_epochs=-1)):
             pass
 
@@ -190,7 +231,7 @@ def test_crash_while_writing_keeps_the_previous_checkpoint(tmp_path, monkeypatch
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", crash)
-    with pytest.raises(OSError):
+    with pytest.raises(checkpoint.CheckpointError, match="disk full.*the previous file is intact"):
         checkpoint.save_checkpoint(path, {"epoch": 2, "w": torch.zeros(3)})
     monkeypatch.undo()
     assert checkpoint.load_checkpoint(path)["epoch"] == 1
@@ -208,13 +249,14 @@ def test_corrupted_or_foreign_checkpoints_give_clear_errors(tmp_path, fake_root)
     cfg = TrainConfig(epochs=1, batch_size=64, checkpoint=str(tmp_path / "run.pt"))
     tr, te = data.get_loaders("mnist", 64, root=fake_root, fast=False)
     training.fit(build_model("mnist", "gap_fc"), tr, te, cfg, progress=False)
-    with pytest.raises(checkpoint.CheckpointError, match="head='gap_fc'"):
+    with pytest.raises(checkpoint.CheckpointError, match="head='gap_fc', this run has head='flatten_fc'"):
         training.fit(build_model("mnist", "flatten_fc"), tr, te, cfg.replace(head="flatten_fc"), progress=False)
 
 
 def test_checkpoints_from_before_a_config_field_existed_compare_with_its_default(tmp_path):
-    state = {"format": training.CHECKPOINT_FORMAT, "config": {k: v for k, v in vars(TrainConfig()).items()
-                                                         if k != "clean_epochs"}}  # an older file
+    state = {"format": training.CHECKPOINT_FORMAT, "epoch": 0, "model": {}, "optimizer": {}, "scheduler": {},
+             "history": {"epoch": []},
+             "config": {k: v for k, v in vars(TrainConfig()).items() if k != "clean_epochs"}}  # an older file
     training.check_checkpoint(state, "old.pt", TrainConfig())  # the default: same run
     with pytest.raises(checkpoint.CheckpointError, match="clean_epochs=0, this run has clean_epochs=2"):
         training.check_checkpoint(state, "old.pt", TrainConfig(clean_epochs=2))

@@ -17,6 +17,7 @@ from .loaders import (
     is_available,
     is_fast_mode,
     load_tensors,
+    state,
     subset_indices,
 )
 from .registry import DATASETS, Archive, DataFile, DatasetSpec, get_spec, register
@@ -24,4 +25,4 @@ from .transforms import compute_stats, denormalize, normalize, random_affine
 
 __all__ = ["DATASETS", "FORMATS", "Archive", "DataFile", "DatasetSpec", "InMemoryLoader", "TensorImageDataset",
            "compute_stats", "denormalize", "get_loaders", "get_spec", "is_available", "is_fast_mode",
-           "load_tensors", "normalize", "random_affine", "register", "register_format", "subset_indices"]
+           "load_tensors", "normalize", "random_affine", "register", "register_format", "state", "subset_indices"]

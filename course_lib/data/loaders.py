@@ -14,10 +14,11 @@ from typing import Iterator
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ..paths import data_root
+from .checks import check_file, check_root, check_split
 from .formats import read_split
-from .registry import DatasetSpec, get_spec, missing_error
+from .registry import DatasetSpec, get_spec
 from .transforms import normalize, random_affine
 
 FAST_TRAIN_SIZE = 4096  # COURSE_FAST=1: training subset size
@@ -31,11 +32,13 @@ def is_fast_mode() -> bool:
 
 @lru_cache(maxsize=8)
 def _load_cached(spec: DatasetSpec, train: bool, root: Path) -> tuple[torch.Tensor, torch.Tensor]:
-    folder, files = root / spec.folder, spec.files(train)
+    folder, files = check_root(root) / spec.folder, spec.files(train)
     for file in files:
-        if not (folder / file.name).exists():
-            raise missing_error(spec, root, folder / file.name)
-    return read_split(spec, folder, files)  # the reader of spec.format
+        check_file(folder / file.name, spec, root)  # missing, dangling link, a folder, unreadable: one clear line
+    images, labels = read_split(spec, folder, files)  # the reader of spec.format
+    named = [folder / f.name for f in files] if len(files) <= 2 else [folder]  # (images, labels) or one file
+    check_split(images, labels, spec, named[0], named[-1])  # shapes and label range, naming the file
+    return images, labels
 
 
 def load_tensors(name: str, train: bool = True,
@@ -52,6 +55,25 @@ def is_available(name: str, root: str | os.PathLike | None = None) -> bool:
         return True
     except DataError:
         return False
+
+
+def state(name: str, root: str | os.PathLike | None = None) -> tuple[str, str]:
+    """("ready" | "missing" | "corrupted", why): what `data list` shows; a file that is there but wrong
+    (unreadable, truncated, out-of-range labels, a folder in its place) makes the data set corrupted."""
+    spec, root = get_spec(name), data_root(root).resolve()
+    paths = [root / spec.folder / f.name for f in spec.all_files]
+    present = [p for p in paths if os.path.lexists(p)]
+    if not present:
+        return "missing", ""
+    if len(present) < len(paths):
+        absent = [p for p in paths if p not in present]
+        return "corrupted", f"{len(absent)} of {len(paths)} files missing, e.g. {absent[0]}"
+    try:
+        load_tensors(name, True, root)
+        load_tensors(name, False, root)
+    except DataError as exc:
+        return "corrupted", str(exc)
+    return "ready", ""
 
 
 class InMemoryLoader:
@@ -123,6 +145,9 @@ def get_loaders(name: str, batch_size: int = 128, *, in_memory: bool = True, fas
     x_train, y_train = load_tensors(name, True, root)
     x_test, y_test = load_tensors(name, False, root)
     fast = is_fast_mode() if fast is None else fast
+    if train_size and train_size > len(y_train):  # asked for more than there is: say so, do not train on less
+        raise ConfigError(f"train_size larger than the training set ({train_size} > {len(y_train)} {name} images): "
+                          f"give at most {len(y_train)}, or 0 for all of them")
     if train_size is None and fast:
         train_size = FAST_TRAIN_SIZE
     if train_size is not None and train_size < len(y_train):

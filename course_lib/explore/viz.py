@@ -218,18 +218,26 @@ def cam_overlay(image, cam: torch.Tensor, title: str = "", class_name: str = "",
 
 
 def training_curves(histories: Mapping[str, object], title: str = "") -> Figure:
-    """Loss and test accuracy per epoch for several runs ({label: History})."""
+    """Loss and accuracy for several runs ({label: History}): the training curve within epochs (a point per
+    1/8 epoch, so one epoch of fast mode still reads as a curve) and the test set after every epoch."""
     fig = new_figure(10, 3.6)
     ax_loss, ax_acc = fig.subplots(1, 2)
-    for label, h in histories.items():
-        ax_loss.plot(h.epoch, h.train_loss, "o--", label=f"{label} train")
-        ax_loss.plot(h.epoch, h.test_loss, "o-", label=f"{label} test")
-        ax_acc.plot(h.epoch, [100 * a for a in h.test_acc], "o-", label=label)
-    ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss")
-    ax_acc.set(xlabel="epoch", ylabel="test accuracy (%)", title="test accuracy")
+    for i, (label, h) in enumerate(histories.items()):
+        colour = f"C{i}"
+        if h.curve_epoch:
+            ax_loss.plot(h.curve_epoch, h.curve_loss, ".-", color=colour, alpha=0.6, label=f"{label} train")
+            ax_acc.plot(h.curve_epoch, [100 * a for a in h.curve_acc], ".-", color=colour, alpha=0.6,
+                        label=f"{label} train")
+        else:  # a History from before the curve was recorded: per epoch only
+            ax_loss.plot(h.epoch, h.train_loss, "o--", color=colour, label=f"{label} train")
+        ax_loss.plot(h.epoch, h.test_loss, "s-", color=colour, markersize=7, label=f"{label} test")
+        ax_acc.plot(h.epoch, [100 * a for a in h.test_acc], "s-", color=colour, markersize=7, label=f"{label} test")
+    ax_loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss (train: per 1/8 epoch; test: per epoch)")
+    ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
     for ax in (ax_loss, ax_acc):
+        ax.set_xlim(left=0)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="best")
     if title:
         fig.suptitle(title)
     return fig

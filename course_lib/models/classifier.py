@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from ..data import get_spec
-from ..errors import unknown_name
+from ..errors import ConfigError, unknown_name
 from .backbones import ConvStack, feature_shape, make_backbone
 from .heads import HEADS, Head, make_head
 
@@ -37,7 +37,12 @@ def build_model(dataset: str, head: str = "gap_fc", backbone: str | None = None,
         raise unknown_name("head", head, HEADS)
     input_shape = tuple(input_shape or spec.input_shape)
     net = make_backbone(backbone or spec.backbone, input_shape[0])  # the data set's default backbone
-    c, h, w = feature_shape(net, input_shape)
+    try:
+        c, h, w = feature_shape(net, input_shape)
+    except RuntimeError as exc:  # e.g. more poolings than the image has pixels
+        raise ConfigError(f"backbone does not fit the data set ({backbone!r} on {dataset}'s {input_shape} images: "
+                          f"{str(exc).splitlines()[0][:120]}): use one made for this size, e.g. the data set's "
+                          f"default {spec.backbone!r}") from exc
     return ImageClassifier(net, make_head(head, c, spec.num_classes, (h, w), **head_kwargs), input_shape)
 
 

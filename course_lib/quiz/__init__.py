@@ -23,9 +23,10 @@ from .kinds import KINDS, CheckResult, QuestionKind, register_kind
 from .kinds.code import check_code
 from .kinds.numeric import parse_number
 from .kinds.shape import parse_shape
-from .progress import Progress, ProgressWarning
+from .progress import Progress, ProgressError, ProgressWarning
 
-__all__ = ["ANSWERS", "CODE_CHECKS", "KINDS", "Bank", "CheckResult", "Computed", "Progress", "ProgressWarning",
+__all__ = ["ANSWERS", "CODE_CHECKS", "KINDS", "Bank", "CheckResult", "Computed", "Progress", "ProgressError",
+           "ProgressWarning",
            "Question", "QuestionKind", "QuizBankError", "Score", "answer_function", "bank_paths", "check_answer",
            "check_code", "code_check", "format_answer", "load_all_banks", "load_bank", "parse_bank",
            "parse_number", "parse_shape", "register_kind", "sample_questions", "score", "validate_answers"]

@@ -19,13 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..errors import CourseError
 from ..paths import QUIZ_DIR
 from .answers import ANSWERS
-from .computed import Computed, is_number, parse_computed
+from .computed import Computed, call_bounded, is_finite_number, parse_computed
 from .kinds import KINDS, QuestionKind
+from .yaml_lines import YamlProblem, load_with_lines
 
 _COMMON = {"id", "kind", "prompt", "explanation", "topic"}  # keys of every question; its kind allows more
 _TOP = {"week", "title", "questions"}
@@ -36,7 +35,8 @@ class QuizBankError(CourseError):
 
     def __init__(self, errors: list[str]):
         self.errors = errors
-        super().__init__("invalid quiz bank:\n  " + "\n  ".join(errors))
+        super().__init__("invalid quiz bank: " + errors[0] if len(errors) == 1 else
+                         "invalid quiz bank:\n  " + "\n  ".join(errors))
 
 
 @dataclass
@@ -75,7 +75,7 @@ class Question:
         """The right answer: the literal one, or the registered function's result now."""
         if self.answer_from is None:
             return self.answer
-        value = ANSWERS[self.answer_from.fn](**self.answer_from.args)
+        value = call_bounded(ANSWERS[self.answer_from.fn], self.answer_from.args)
         return self.handler.normalize(value)
 
 
@@ -89,46 +89,6 @@ class Bank:
     questions: list[Question]
     path: Path | None = None
 
-# ------------------------------------------------------------------ YAML with line numbers
-
-class _Mapping(dict):
-    line = 0
-    lines: dict
-
-
-class _Sequence(list):
-    line = 0
-    lines: list
-
-
-class _LineLoader(yaml.SafeLoader):
-    """SafeLoader whose mappings and sequences remember the line of every key and item."""
-
-
-def _construct_mapping(loader, node):
-    loader.flatten_mapping(node)
-    out = _Mapping()
-    out.line, out.lines = node.start_mark.line + 1, {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if key in out:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r} (first on line {out.lines[key]})", key_node.start_mark)
-        out[key] = loader.construct_object(value_node, deep=True)
-        out.lines[key] = key_node.start_mark.line + 1
-    return out
-
-
-def _construct_sequence(loader, node):
-    out = _Sequence(loader.construct_object(child, deep=True) for child in node.value)
-    out.line, out.lines = node.start_mark.line + 1, [child.start_mark.line + 1 for child in node.value]
-    return out
-
-
-_LineLoader.add_constructor("tag:yaml.org,2002:map", _construct_mapping)
-_LineLoader.add_constructor("tag:yaml.org,2002:seq", _construct_sequence)
-
-
 def _display(path: Path) -> str:
     try:
         return str(path.resolve().relative_to(Path.cwd()))
@@ -138,8 +98,8 @@ def _display(path: Path) -> str:
 
 # ------------------------------------------------------------------ validation
 
-def _validate_question(raw, index: int, bank: str, where, err) -> Question | None:
-    line = getattr(raw, "line", 0)
+def _validate_question(raw, index: int, bank: str, where, err, at: int = 1) -> Question | None:
+    line = getattr(raw, "line", 0) or at  # `at`: the item's line in the list (a scalar item has no .line)
     if not isinstance(raw, dict):
         err(line, f"question {index + 1} must be a mapping with id, kind, prompt, explanation")
         return None
@@ -157,7 +117,7 @@ def _validate_question(raw, index: int, bank: str, where, err) -> Question | Non
         elif not isinstance(raw[key], str) or not raw[key].strip():
             e(key, f"{key!r} must be non-empty text")
     kind = raw.get("kind")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         if isinstance(kind, str):
             e("kind", f"unknown kind {kind!r}; valid kinds: {', '.join(KINDS)}")
         return None
@@ -179,16 +139,16 @@ def _validate_question(raw, index: int, bank: str, where, err) -> Question | Non
     if not handler.parse(raw, q, e):
         return None
     if "tolerance" in raw:
-        if not is_number(raw["tolerance"]) or raw["tolerance"] < 0:
-            e("tolerance", f"tolerance must be a number >= 0, got {raw['tolerance']!r}")
+        if not is_finite_number(raw["tolerance"]) or raw["tolerance"] < 0:
+            e("tolerance", f"tolerance must be a finite number >= 0, got {raw['tolerance']!r}")
         else:
             q.tolerance = float(raw["tolerance"])
     q.unit = str(raw.get("unit", ""))
     return q
 
 
-def parse_bank(text: str, path: str | Path = "<bank>", name: str | None = None) -> Bank:
-    """Validate the YAML `text` of a bank; raise QuizBankError listing every problem with its line."""
+def parse_bank(text: str | bytes, path: str | Path = "<bank>", name: str | None = None) -> Bank:
+    """Validate the YAML `text` (or UTF-8 bytes) of a bank; raise QuizBankError listing every problem with its line."""
     path = Path(path)
     shown = _display(path)
     name = name or path.stem
@@ -198,11 +158,9 @@ def parse_bank(text: str, path: str | Path = "<bank>", name: str | None = None) 
         errors.append(f"{shown}:{line}: {message}")
 
     try:
-        raw = yaml.load(text, Loader=_LineLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        raise QuizBankError([f"{shown}:{mark.line + 1 if mark else '?'}: YAML syntax error: "
-                             f"{exc.problem or exc.context}"]) from None
+        raw = load_with_lines(text)
+    except YamlProblem as exc:
+        raise QuizBankError([f"{shown}:{exc.line}: {exc.message}"]) from None
     if not isinstance(raw, dict):
         raise QuizBankError([f"{shown}:1: a bank is a mapping with keys {', '.join(sorted(_TOP))}"])
     for key in raw:
@@ -221,7 +179,8 @@ def parse_bank(text: str, path: str | Path = "<bank>", name: str | None = None) 
         items = []
     questions, seen = [], {}
     for i, item in enumerate(items):
-        q = _validate_question(item, i, name, lambda ln: f"{shown}:{ln}", err)
+        item_line = items.lines[i] if hasattr(items, "lines") else 1
+        q = _validate_question(item, i, name, lambda ln: f"{shown}:{ln}", err, item_line)
         if q is None:
             continue
         if q.id in seen:
@@ -244,7 +203,12 @@ def load_bank(name_or_path: str | Path) -> Bank:
         path = QUIZ_DIR / f"{name_or_path}.yaml"
     if not path.exists():
         raise CourseError(f"no quiz bank {path}; banks: {', '.join(p.stem for p in bank_paths()) or 'none'}")
-    return parse_bank(path.read_text(encoding="utf-8"), path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CourseError(f"cannot read quiz bank ({path}: {exc.strerror or exc}): check that it is a readable file") \
+            from None
+    return parse_bank(data, path)
 
 
 def load_all_banks(folder: str | Path | None = None) -> list[Bank]:

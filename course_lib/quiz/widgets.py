@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import ipywidgets as W
 
+from ..errors import CourseError
 from .bank import Bank, Question
 from .checking import Score, check_answer
 from .kinds import CheckResult
@@ -157,7 +158,10 @@ class QuizView:
         q = view.question
         self.results[q.key] = result.correct
         if self.progress is not None:
-            self.progress.record(q.bank, q.id, view.get_answer(), result.correct)
+            try:
+                self.progress.record(q.bank, q.id, view.get_answer(), result.correct)
+            except CourseError as exc:  # not saved: say so in one line above the questions, keep the quiz going
+                self.banner.value += f'<p style="color:#b3261e">&#9888; answer not saved: {html.escape(str(exc))}</p>'
         self._update_score()
 
     def score(self) -> Score:

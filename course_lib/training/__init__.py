@@ -2,7 +2,7 @@
 
     step.py        train_step: to(device) -> forward -> loss -> zero_grad -> backward -> step
     loop.py        fit (+ train_epoch), one process or N (`world`)
-    evaluate.py    predict, evaluate                     history.py     History
+    evaluate.py    predict, evaluate                     history.py     History (per epoch, curve per 1/8 epoch)
     schedule.py    make_optimizer (OneCycle), augmentation_schedule (clean last epochs)
     checkpoint.py  atomic save, safe load, resume checks device.py      get_device, seeds, bf16
     recipes.py     default_config, config_from_args, run_training (both command lines use it)
@@ -25,16 +25,16 @@ from .checkpoint import (
 )
 from .device import autocast_context, cpu_name, environment_line, get_device, seed_everything
 from .evaluate import EvalResult, evaluate, predict
-from .history import History
+from .history import CURVE_POINTS_PER_EPOCH, History
 from .lifecycle import LifeCycle, record_life_cycle
-from .loop import EpochResult, SingleProcess, fit, set_epoch, train_epoch
+from .loop import EpochResult, SingleProcess, curve_points, fit, set_epoch, train_epoch
 from .recipes import config_from_args, default_config, run_training
 from .schedule import OneCycleThenHold, augmentation_schedule, make_optimizer
 from .step import StepResult, train_step
 
-__all__ = ["CHECKPOINT_FORMAT", "CheckpointError", "EpochResult", "EvalResult", "History", "LifeCycle",
-           "OneCycleThenHold", "SingleProcess", "StepResult", "augmentation_schedule", "autocast_context",
-           "check_checkpoint", "checkpoint_state", "config_from_args", "cpu_name", "default_config",
-           "environment_line", "evaluate", "fit", "get_device", "load_checkpoint", "make_optimizer", "predict",
-           "record_life_cycle", "restore_checkpoint", "run_training", "save_checkpoint", "seed_everything",
-           "set_epoch", "train_epoch", "train_step"]
+__all__ = ["CHECKPOINT_FORMAT", "CURVE_POINTS_PER_EPOCH", "CheckpointError", "EpochResult", "EvalResult", "History",
+           "LifeCycle", "OneCycleThenHold", "SingleProcess", "StepResult", "augmentation_schedule",
+           "autocast_context", "check_checkpoint", "checkpoint_state", "config_from_args", "cpu_name",
+           "curve_points", "default_config", "environment_line", "evaluate", "fit", "get_device",
+           "load_checkpoint", "make_optimizer", "predict", "record_life_cycle", "restore_checkpoint",
+           "run_training", "save_checkpoint", "seed_everything", "set_epoch", "train_epoch", "train_step"]

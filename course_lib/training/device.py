@@ -9,11 +9,24 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..errors import ConfigError
+
 
 def get_device(prefer: str | None = None) -> torch.device:
-    """`prefer` if given, else the best accelerator present: cuda, then mps, then cpu."""
+    """`prefer` if given (and present), else the best accelerator present: cuda, then mps, then cpu."""
     if prefer:
-        return torch.device(prefer)
+        try:
+            device = torch.device(prefer)
+        except RuntimeError as exc:
+            raise ConfigError(f"unknown device ({prefer!r}): use cpu, cuda, cuda:N or mps, or leave it "
+                              "empty for the best one present") from exc
+        if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+            raise ConfigError(f"device not present ({prefer!r}): this machine has {torch.cuda.device_count()} "
+                              "CUDA GPU(s); use --device cpu, or leave it empty for the best one present")
+        if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+            raise ConfigError(f"device not present ({prefer!r}): this machine has no Apple GPU (mps); use "
+                              "--device cpu, or leave it empty for the best one present")
+        return device
     if torch.cuda.is_available():
         return torch.device("cuda")
     if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():

@@ -33,7 +33,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader, DistributedSampler
 
-from ..config import TrainConfig
+from ..config import DEFAULT_TIMEOUT_S, TrainConfig
 from ..data import InMemoryLoader
 from ..errors import CourseError, DataError
 from .checkpoint import CheckpointError, save_checkpoint
@@ -42,7 +42,6 @@ from .loop import SingleProcess
 from .recipes import run_training
 
 ENV_VARS = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")  # set by torchrun
-DEFAULT_TIMEOUT_S = 300.0
 
 
 class DistributedError(CourseError):
@@ -53,24 +52,21 @@ class DistributedError(CourseError):
 
 
 def launch_command(nproc: int, args: Sequence[str] = (), python: str | None = None) -> list[str]:
-    """`python -m torch.distributed.run --standalone --nproc_per_node=N -m course_lib.parallel ARGS`.
-
-    `--standalone` picks a free port on this machine, so runs side by side never collide.
-    """
-    return [python or sys.executable, "-m", "torch.distributed.run", "--standalone",
+    """`python -m course_lib.launch --standalone --nproc_per_node=N -m course_lib.parallel ARGS` (torchrun
+    with the course's timeout and one-line errors). `--standalone` picks a free port on this machine."""
+    return [python or sys.executable, "-m", "course_lib.launch", "--standalone",
             f"--nproc_per_node={nproc}", "-m", "course_lib.parallel", *map(str, args)]
 
 
-def free_port() -> int:
-    """A TCP port nobody listens on right now (for hand-made rendezvous in tests)."""
+def free_port() -> int:  # for hand-made rendezvous in tests
+    """A TCP port nobody listens on right now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:300] if text else ""
+    return (str(exc).strip().splitlines() or [""])[0][:300]
 
 
 @dataclass
@@ -136,9 +132,10 @@ class Context(SingleProcess):
         return t.item()
 
     def from_main(self, obj):
-        box = [obj if self.is_main else None]
+        box = [(obj, self.saved_epoch) if self.is_main else None]
         dist.broadcast_object_list(box, src=0)
-        return box[0]
+        obj, self.saved_epoch = box[0]  # every rank learns what rank 0 has written to its disk
+        return obj
 
 
 # ----------------------------------------------------------------------------- rendezvous
@@ -156,8 +153,9 @@ def setup(device: str = "", timeout_s: float = DEFAULT_TIMEOUT_S) -> Context:
             "from a notebook (the kernel's Python):\n"
             "    !{sys.executable} -m torch.distributed.run --standalone --nproc_per_node=2 "
             "-m course_lib.parallel --dataset mnist")
-    rank, local_rank = int(os.environ["RANK"]), int(os.environ["LOCAL_RANK"])
-    world_size = int(os.environ["WORLD_SIZE"])
+    world_size = _int_env("WORLD_SIZE", 1)
+    rank, local_rank = _int_env("RANK", 0, world_size - 1), _int_env("LOCAL_RANK", 0, world_size - 1)
+    _int_env("MASTER_PORT", 1, 65535)
     dev = get_device(device or None)
     if dev.type == "cuda":
         if local_rank >= torch.cuda.device_count():
@@ -177,7 +175,15 @@ def setup(device: str = "", timeout_s: float = DEFAULT_TIMEOUT_S) -> Context:
             f"within {timeout_s:g} s ({type(exc).__name__}: {_first_line(exc)}). Start every process "
             "(on every node) with the same --master_addr/--master_port or --rdzv_endpoint and the same "
             "--nnodes/--nproc_per_node, or allow more time with --timeout.") from exc
-    return Context(dev, rank, world_size, local_rank, backend, timeout_s)
+    return Context(dev, rank, world_size, local_rank=local_rank, backend=backend, timeout_s=timeout_s)
+
+
+def _int_env(name: str, low: int, high: int = 1 << 30) -> int:
+    text = os.environ[name]
+    if not (text.strip().isdigit() and low <= int(text) <= high):
+        raise DistributedError(f"environment variable {name} is not a whole number in [{low}, {high}] "
+                               f"({name}={text!r}): let torchrun set it, or fix it by hand")
+    return int(text)
 
 
 def teardown() -> None:
@@ -254,7 +260,7 @@ def _maybe_crash(rank: int, epoch: int) -> None:
     """Fault injection: COURSE_DDP_CRASH_RANK=r kills rank r at the start of COURSE_DDP_CRASH_EPOCH."""
     if os.environ.get("COURSE_DDP_CRASH_RANK") != str(rank):
         return
-    if epoch + 1 != int(os.environ.get("COURSE_DDP_CRASH_EPOCH", "2")):
+    if epoch + 1 != (_int_env("COURSE_DDP_CRASH_EPOCH", 1) if "COURSE_DDP_CRASH_EPOCH" in os.environ else 2):
         return
     print(f"[rank {rank}] COURSE_DDP_CRASH_RANK={rank}: simulating a crash (SIGKILL, no cleanup) at the "
           f"start of epoch {epoch + 1}", file=sys.stderr, flush=True)
@@ -284,8 +290,10 @@ def train(config: TrainConfig, ctx: Context, params_out: str = "") -> nn.Module:
     except RuntimeError as exc:
         if not _is_communication_error(exc):
             raise
-        done = (f"{config.checkpoint} holds the last finished epoch: run the same command again to resume."
-                if config.checkpoint else "")
+        done = ("" if not config.checkpoint else  # what rank 0 confirmed to every rank, not what it meant to do
+                f"Rank 0 confirmed {config.checkpoint} holds {ctx.saved_epoch} finished epoch(s) (on its node's "
+                "disk): the same command resumes from there." if ctx.saved_epoch else
+                f"Rank 0 confirmed no checkpoint in {config.checkpoint} for this run.")
         during = f"during epoch {ctx.epoch + 1}" if ctx.epoch >= 0 else "before the first epoch"
         raise DistributedError(
             f"[rank {ctx.rank}] lost the other processes {during} ({type(exc).__name__}: {_first_line(exc)}). "

@@ -1,7 +1,9 @@
-"""The per-epoch record of a run."""
+"""The record of a run: per epoch, and the running training loss per fraction of an epoch."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields
+
+CURVE_POINTS_PER_EPOCH = 8  # enough to read a curve in fast mode's single epoch
 
 
 @dataclass
@@ -14,6 +16,18 @@ class History:
     test_loss: list[float] = field(default_factory=list)
     test_acc: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)  # training time of the epoch (no eval)
+    # the training curve within epochs: CURVE_POINTS_PER_EPOCH points per epoch, each the mean loss and
+    # accuracy of the batches since the previous point, at its (fractional) epoch, e.g. 0.125, 0.25, ..., 1.0
+    curve_epoch: list[float] = field(default_factory=list)
+    curve_loss: list[float] = field(default_factory=list)
+    curve_acc: list[float] = field(default_factory=list)
+
+    def add_curve(self, points: list[tuple[float, float, float]]) -> None:
+        """Add (epoch, mean train loss, train accuracy) points of the training curve."""
+        for epoch, loss, acc in points:
+            self.curve_epoch.append(epoch)
+            self.curve_loss.append(loss)
+            self.curve_acc.append(acc)
 
     def append(self, **record) -> None:
         """Add one epoch's values (one keyword per field)."""

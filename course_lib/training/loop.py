@@ -6,8 +6,9 @@ evaluation and checkpoint, the data shard). Everything else is the same code on 
 """
 from __future__ import annotations
 
+import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -15,11 +16,19 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..config import TrainConfig
-from .checkpoint import check_checkpoint, checkpoint_state, load_checkpoint, restore_checkpoint, save_checkpoint
+from ..config import TrainConfig, check_config
+from .checkpoint import (
+    check_checkpoint,
+    check_writable,
+    checkpoint_state,
+    load_checkpoint,
+    lock_checkpoint,
+    restore_checkpoint,
+    save_checkpoint,
+)
 from .device import get_device
 from .evaluate import evaluate
-from .history import History
+from .history import CURVE_POINTS_PER_EPOCH, History
 from .schedule import augmentation_schedule, make_optimizer
 from .step import train_step
 
@@ -32,6 +41,8 @@ class SingleProcess:
     device: torch.device
     rank: int = 0  # this process among all of them
     world_size: int = 1
+    saved_epoch: int = 0  # the last epoch this run wrote to the checkpoint (0: none yet)
+    lock: Any = field(default=None, init=False, repr=False)  # the checkpoint's lock, held while fit() runs
 
     @property
     def is_main(self) -> bool:
@@ -56,8 +67,11 @@ class SingleProcess:
         return model
 
     def load_checkpoint(self, path: Path, config: TrainConfig) -> dict | None:
-        """The state to resume from (checked to belong to this run), or None."""
-        if not path.exists():
+        """The state to resume from (checked to belong to this run), or None; first, before any epoch is
+        spent, that a checkpoint can be written there."""
+        check_writable(path)
+        self.lock = lock_checkpoint(path)
+        if not config.resume or not path.exists():
             return None
         state = load_checkpoint(path, map_location=self.device)
         check_checkpoint(state, path, config)
@@ -101,13 +115,32 @@ class EpochResult:
     correct: torch.Tensor  # images whose argmax prediction was right
     seen: int  # images trained on
     seconds: float  # wall time of the epoch's training steps
+    curve: list[tuple[float, float, float]]  # (fraction of the epoch, mean loss, accuracy) of each stretch
+
+
+def _length(loader: Iterable) -> int | None:
+    try:
+        return len(loader)
+    except TypeError:
+        return None
+
+
+def curve_points(n_batches: int) -> set[int]:
+    """After which batches (1-based) an epoch of `n_batches` records a curve point: ceil(k * n / P) for
+    k = 1..P, P = CURVE_POINTS_PER_EPOCH (every batch when there are fewer); the last batch is always one."""
+    return {math.ceil(k * n_batches / CURVE_POINTS_PER_EPOCH) for k in range(1, CURVE_POINTS_PER_EPOCH + 1)}
 
 
 def train_epoch(model: nn.Module, loader: Iterable, loss_fn: Callable, opt, sched, device: torch.device,
                 config: TrainConfig, desc: str = "", progress: bool = True) -> EpochResult:
-    """One pass over `loader`: train_step + scheduler step per batch, summing loss and hits."""
+    """One pass over `loader`: train_step + scheduler step per batch, summing loss and hits, with a point of
+    the training curve after each 1/CURVE_POINTS_PER_EPOCH of the epoch's batches (`curve_points`; a loader
+    without a length gives one point, at the end)."""
     model.train()
     loss_sum, correct, seen = torch.zeros((), device=device), torch.zeros((), device=device), 0
+    n_batches, curve = _length(loader), []
+    points = curve_points(n_batches) if n_batches else {}
+    mark = (loss_sum.clone(), correct.clone(), 0)  # the sums at the previous curve point
     bar = tqdm(loader, desc=desc, leave=False, disable=not progress)
     start_time = time.perf_counter()
     for i, batch in enumerate(bar):
@@ -118,7 +151,13 @@ def train_epoch(model: nn.Module, loader: Iterable, loss_fn: Callable, opt, sche
         seen += step.count
         if progress and i % 20 == 0:
             bar.set_postfix(loss=f"{step.loss.item():.3f}")
-    return EpochResult(loss_sum, correct, seen, time.perf_counter() - start_time)
+        if i + 1 in points:
+            n = seen - mark[2]
+            curve.append(((i + 1) / n_batches, ((loss_sum - mark[0]) / n).item(), ((correct - mark[1]) / n).item()))
+            mark = (loss_sum.clone(), correct.clone(), seen)
+    if not points and seen:
+        curve.append((1.0, (loss_sum / seen).item(), (correct / seen).item()))
+    return EpochResult(loss_sum, correct, seen, time.perf_counter() - start_time, curve)
 
 
 def fit(model: nn.Module, train_loader: Iterable, test_loader: Iterable, config: TrainConfig | None = None, *,
@@ -128,6 +167,7 @@ def fit(model: nn.Module, train_loader: Iterable, test_loader: Iterable, config:
 
     One process by default; under torchrun, `world=distributed.setup()` makes the same loop DDP."""
     config = config or TrainConfig()
+    check_config(config)  # a config changed field by field after it was built is checked here
     world = world or SingleProcess(get_device(config.device or None))
     device = world.device
     model.to(device)
@@ -137,31 +177,42 @@ def fit(model: nn.Module, train_loader: Iterable, test_loader: Iterable, config:
     opt, sched = make_optimizer(model, config, len(train_loader))
     history, start = History(), 0
     ckpt = Path(config.checkpoint) if config.checkpoint else None
-    state = world.load_checkpoint(ckpt, config) if ckpt and config.resume else None
-    if state is not None:
-        start, history = restore_checkpoint(state, model, opt, sched)
-        world.log(f"resumed from {ckpt}: {start} of {config.epochs} epochs done")
-    net = world.wrap(model)  # what trains; `model` (the same weights) evaluates and is saved
-    with augmentation_schedule(train_loader, config) as start_epoch_augmentation:
-        for epoch in range(start, config.epochs):
-            world.start_epoch(epoch)
-            torch.manual_seed(config.seed * 1000 + epoch + 7919 * world.rank)  # dropout: (seed, epoch, rank)
-            set_epoch(train_loader, epoch, config.seed)
-            start_epoch_augmentation(epoch)
-            ep = train_epoch(net, train_loader, loss_fn, opt, sched, device, config,
-                             desc=f"epoch {epoch + 1}/{config.epochs}", progress=progress)
-            loss_sum, correct, seen = world.sum(ep.loss_sum, ep.correct, ep.seen)  # over all processes
-            seconds = world.slowest(ep.seconds)
-            if world.is_main:  # one process evaluates, prints and writes the checkpoint
-                result = evaluate(model, test_loader, device, bf16=config.bf16, channels_last=config.channels_last)
-                history.append(epoch=epoch + 1, train_loss=loss_sum / seen, train_acc=correct / seen,
-                               test_loss=result.loss, test_acc=result.accuracy, seconds=seconds)
-                world.log(f"epoch {epoch + 1}/{config.epochs}: train loss {history.train_loss[-1]:.4f}, "
-                          f"test acc {result.accuracy:.2%} ({seconds:.1f} s)")
-                if ckpt:
-                    save_checkpoint(ckpt, checkpoint_state(epoch + 1, model, opt, sched, history, config,
-                                                           **world.checkpoint_extra()))
-            history = world.from_main(history)  # the same record everywhere; nobody runs ahead of the checkpoint
-            if on_epoch_end:
-                on_epoch_end(epoch + 1, history)
+    try:
+        state = world.load_checkpoint(ckpt, config) if ckpt else None
+        if state is not None:
+            start, history = restore_checkpoint(state, model, opt, sched, ckpt)
+            world.saved_epoch = start  # the file holds these epochs until this run writes the next one
+            world.log(f"resumed from {ckpt}: {start} of {config.epochs} epochs done")
+        if start >= config.epochs:
+            world.log("nothing to train: " + (f"all {config.epochs} epochs are done in {ckpt} (another --checkpoint "
+                                              "path trains again)" if start else "epochs=0 (give --epochs 1 or more)"))
+        net = world.wrap(model)  # what trains; `model` (the same weights) evaluates and is saved
+        with augmentation_schedule(train_loader, config) as start_epoch_augmentation:
+            for epoch in range(start, config.epochs):
+                world.start_epoch(epoch)
+                torch.manual_seed(config.seed * 1000 + epoch + 7919 * world.rank)  # dropout: (seed, epoch, rank)
+                set_epoch(train_loader, epoch, config.seed)
+                start_epoch_augmentation(epoch)
+                ep = train_epoch(net, train_loader, loss_fn, opt, sched, device, config,
+                                 desc=f"epoch {epoch + 1}/{config.epochs}", progress=progress)
+                loss_sum, correct, seen = world.sum(ep.loss_sum, ep.correct, ep.seen)  # over all processes
+                seconds = world.slowest(ep.seconds)
+                if world.is_main:  # one process evaluates, prints and writes the checkpoint
+                    result = evaluate(model, test_loader, device, bf16=config.bf16, channels_last=config.channels_last)
+                    history.append(epoch=epoch + 1, train_loss=loss_sum / seen, train_acc=correct / seen,
+                                   test_loss=result.loss, test_acc=result.accuracy, seconds=seconds)
+                    history.add_curve([(epoch + f, loss, acc) for f, loss, acc in ep.curve])  # this process's batches
+                    world.log(f"epoch {epoch + 1}/{config.epochs}: train loss {history.train_loss[-1]:.4f}, "
+                              f"test acc {result.accuracy:.2%} ({seconds:.1f} s)")
+                    if ckpt:
+                        save_checkpoint(ckpt, checkpoint_state(epoch + 1, model, opt, sched, history, config,
+                                                               **world.checkpoint_extra()))
+                        world.saved_epoch = epoch + 1  # what the file on rank 0's disk holds now
+                history = world.from_main(history)  # the same record everywhere; nobody runs ahead of the checkpoint
+                if on_epoch_end:
+                    on_epoch_end(epoch + 1, history)
+    finally:
+        if world.lock is not None:  # the checkpoint is free for the next run
+            world.lock.release()
+            world.lock = None
     return history

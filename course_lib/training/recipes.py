@@ -37,6 +37,10 @@ def run_training(config: TrainConfig, progress: bool = True,
     if is_fast_mode() and config.epochs > 1:
         config = config.replace(epochs=1)
         world.log("COURSE_FAST=1: 1 epoch on a subset")
+    if config.augment and config.clean_epochs >= config.epochs:  # say what runs: every epoch is a clean one
+        world.log(f"augmentation off: all {config.epochs} epoch(s) are within clean_epochs={config.clean_epochs} "
+                  "(the last epochs train on un-augmented images)")
+        config = config.replace(augment=False, clean_epochs=0)
     world.log(f"config:\n{config.describe()}\n{environment_line()}")
     seed_everything(config.seed)  # the same initial weights in every process
     train_loader, test_loader = get_loaders(

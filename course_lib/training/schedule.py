@@ -24,10 +24,7 @@ def make_optimizer(model: nn.Module, config: TrainConfig,
     (fine-tuning: the accuracy of the last epochs is that of a settled model, not a lucky step)."""
     opt = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
                           nesterov=config.momentum > 0, weight_decay=config.weight_decay)
-    if config.schedule == "onecycle":
-        if not 0 <= config.cooldown < 1:
-            raise ValueError(f"cooldown is the fraction of the run held at the final lr: it must be in "
-                             f"[0, 1), got {config.cooldown}")
+    if config.schedule == "onecycle":  # config.py's check_config holds every field in its range
         anneal_steps = round((1 - config.cooldown) * config.epochs * steps_per_epoch)
         total = max(4, anneal_steps)  # OneCycle needs a few steps per phase
         sched = OneCycleThenHold(opt, max_lr=config.lr, total_steps=total, pct_start=max(0.25, 2 / total),
@@ -36,7 +33,7 @@ def make_optimizer(model: nn.Module, config: TrainConfig,
     elif config.schedule == "constant":
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0)
     else:
-        raise ValueError(f"unknown schedule {config.schedule!r}; valid: onecycle, constant")
+        raise ValueError(f"unknown schedule {config.schedule!r}; valid: onecycle, constant")  # checked in config
     return opt, sched
 
 
@@ -45,9 +42,6 @@ def augmentation_schedule(loader, config: TrainConfig):
     """Yields `start_epoch(epoch)`, which turns a loader's augmentation off for the last
     `config.clean_epochs` epochs: the run ends on the real images it will be tested on. Only loaders
     with an `augment` switch that is on are touched; the switch is restored when the block ends."""
-    if config.clean_epochs < 0:
-        raise ValueError(f"clean_epochs counts the last epochs without augmentation: it must be >= 0, "
-                         f"got {config.clean_epochs}")
     augments = bool(getattr(loader, "augment", False))
 
     def start_epoch(epoch: int) -> None:

@@ -49,8 +49,11 @@ def read(spec: Any, folder: Path, files: Sequence[Any]) -> tuple[torch.Tensor, t
     from torchvision.datasets.mnist import read_image_file, read_label_file  # torchvision's own reader
 
     images_path, labels_path = (folder / f.name for f in files)
-    for path in (images_path, labels_path):
-        check_idx_file(path)  # clear error for truncated/corrupted files
+    for path, ndim, what in ((images_path, 3, "images (N, H, W)"), (labels_path, 1, "labels (N,)")):
+        dims = check_idx_file(path)  # clear error for truncated/corrupted files
+        if len(dims) != ndim:
+            raise DataError(f"{path}: holds shape {tuple(dims)}, but this file must hold {what}: it is corrupted "
+                            f"or another file; run `python -m course_lib data fetch {spec.name}` to fetch it again")
     images, labels = read_image_file(str(images_path)), read_label_file(str(labels_path))
     if len(images) != len(labels):
         raise DataError(f"{folder}: {len(images)} images but {len(labels)} labels; fetch again.")

@@ -9,19 +9,33 @@ from typing import Any, Mapping
 
 from ..checks import CODE_CHECKS
 from ..computed import parse_computed
+from ..limits import MAX_MESSAGE_CHARS, cap, run_limited
 from .base import CheckResult, QuestionKind, register_kind
 
 
 def check_code(question: Any, namespace: Mapping[str, Any]) -> CheckResult:
-    """Run the question's check on the learner's variable `question.name` from `namespace`."""
+    """Run the question's check on the learner's variable `question.name` from `namespace`, within the limits
+    of `limits.py` (time, printed output, message length); an error or sys.exit() in it is the verdict."""
     if question.name not in namespace:
         return CheckResult(False, f"define `{question.name}` in a cell, run it, then check again")
     expected = question.expected()
-    try:
-        ok, message = CODE_CHECKS[question.check.fn](namespace[question.name], expected, **question.check.args)
-    except Exception as exc:  # the learner's code may raise anything: report it, never crash the quiz
-        return CheckResult(False, f"`{question.name}` raised {type(exc).__name__}: {exc}", expected)
-    return CheckResult(bool(ok), message, expected)
+    import torch  # noqa: F401 - what checks use is imported before the time limit starts:
+
+    from ... import data  # noqa: F401 - an import cut off halfway would break the kernel for good
+    outcome = run_limited(CODE_CHECKS[question.check.fn], namespace[question.name], expected,
+                          **question.check.args)
+    if outcome.error:
+        ok, message = False, f"`{question.name}` {outcome.error}"
+    else:
+        try:
+            ok, message = outcome.value
+            ok, message = bool(ok), str(message)
+        except Exception as exc:  # noqa: BLE001 - a check that returned something else: still a verdict
+            ok, message = False, f"the check returned {type(outcome.value).__name__}, not (ok, message): {exc}"
+    message = cap(message, MAX_MESSAGE_CHARS)
+    if outcome.output:
+        message += f"\n(it printed: {outcome.output})"
+    return CheckResult(ok, message, expected)
 
 
 @register_kind

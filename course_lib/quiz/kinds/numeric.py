@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from ..computed import is_number
+from ..computed import is_finite_number, is_number
 from .base import QuestionKind, register_kind
 
 
@@ -31,14 +31,14 @@ class Numeric(QuestionKind):
 
     def parse(self, raw, q, e) -> bool:
         if "answer" in raw:
-            if not is_number(raw["answer"]):
+            if not is_finite_number(raw["answer"]):
                 hint = " (YAML reads 1e-3 as text: write 1.0e-3)" if isinstance(raw["answer"], str) else ""
-                e("answer", f"a numeric answer must be a number, got {raw['answer']!r}{hint}")
+                e("answer", f"a numeric answer must be a finite number (at most 1e15), got {raw['answer']!r}{hint}")
             q.answer = raw["answer"]
         return True
 
     def answer_problem(self, q, value):
-        return None if is_number(value) else f"computed answer {value!r} is not a number"
+        return None if is_finite_number(value) else f"computed answer {value!r} is not a finite number"
 
     def matches(self, q, given, expected) -> bool:
         return abs(parse_number(given) - expected) <= q.tolerance + 1e-9 * abs(expected)
