@@ -20,8 +20,10 @@
 # - Break it: without `zero_grad`, `||W.grad||` grows 0.60 -> 1.69 over 5 steps (0.54-0.70 with it);
 #   softmax over dim 0 gives rows summing to 0.15-0.16; evaluating in train mode changes the same images'
 #   logits by up to 1.7. The 7 exercise checks say "NOT ANSWERED YET" until you answer.
-# - bf16 autocast vs float32 on this CPU (no AMX): x1.08 in this run (x1.1-1.3 in separate measurements; it
-#   varies with the machine's load).
+# - bf16 autocast vs float32 on one training step of 128 images, median of 3 interleaved repeats of a second
+#   or more each: the printed sentence says "faster", "slower" or "no clear difference" from the ranges. On
+#   this CPU without AMX it has gone both ways: bf16 1.3 times slower (2,330 vs 1,784 images/s, ranges apart,
+#   load average 3-4, 2026-11-30) and, with the earlier best-of-5 method, x1.08-1.3 faster.
 # - MNIST recipe capped to 1 epoch on the 4,096-image subset: test accuracy 34.18 % on 1,024 test images
 #   (expect 20-60 %: a GAP head needs more steps than fast mode gives it), 1.4 s of training. On that
 #   barely trained model the Spearman correlation is still -0.19, and the notebook says its worst test
@@ -34,8 +36,8 @@
 #   augmentation for 6 epochs then 2 on the plain images, 60,000 images): test accuracy 90.05 %, 95.06 %,
 #   97.65 %, 98.73 %, 99.13 %, 99.35 %, 99.45 %, 99.46 % after epochs 1-8; 245 s of training (15-46 s per
 #   epoch as the machine's load changed), 303 s for the whole notebook. `make bench` repeats this run with
-#   5 seeds; a second full run gave the same accuracies in 244 s. bf16 vs float32: x1.20 and x1.04 in the
-#   two runs.
+#   5 seeds; a second full run gave the same accuracies in 244 s. bf16 vs float32 (the earlier
+#   best-of-5 method): x1.20 and x1.04 in the two runs; the repeated medians were measured in fast mode only.
 # - On the trained model, per-image gradient norms and losses rank a training batch the same way:
 #   Spearman 1.00, 8 of the 8 largest in both. Evaluating in train mode changes logits by up to 4.1.
 # - The 8 worst test images have losses 3.0-5.9; the true class is the model's second choice for 4 of them.
@@ -45,12 +47,11 @@
 # %%
 import copy
 import inspect
-import time
 
 import torch
 from torch import nn
 
-from course_lib import data, exercises, models, training
+from course_lib import data, exercises, models, repeated_timing, training
 from course_lib.exercises import mistakes
 from course_lib.explore import autograd_graph, per_sample_viz, viz, widgets
 from course_lib.training import per_sample
@@ -414,29 +415,22 @@ exercises.check("week03/no-zero-grad", my_prediction)
 # > if the first line of this notebook does not say "with AMX"), bf16 may be slower or faster. Measured here:
 
 # %%
-def images_per_second(steps: int, rounds: int) -> dict[str, float]:
-    """Training speed of the recipe's model on a random 128-image batch, float32 vs bf16 autocast:
-    the rounds alternate between the two (a shared machine's load hits both), the best round counts."""
-    xb, yb = torch.randn(128, *spec.input_shape), torch.randint(0, 10, (128,))
-    nets = {bf16: models.build_model("mnist", "gap_fc").to(device) for bf16 in (False, True)}
-    opts = {bf16: torch.optim.SGD(net.parameters(), lr=0.01) for bf16, net in nets.items()}
-    best = {False: float("inf"), True: float("inf")}
-    for r in range(rounds + 1):  # round 0 is a warm-up
-        for bf16 in (False, True):
-            start = time.perf_counter()
-            for _ in range(steps):
-                training.train_step(nets[bf16], (xb, yb), nn.CrossEntropyLoss(), opts[bf16], device, bf16=bf16)
-            if r > 0:
-                best[bf16] = min(best[bf16], time.perf_counter() - start)
-    return {"float32": steps * 128 / best[False], "bf16": steps * 128 / best[True]}
+xb, yb = torch.randn(128, *spec.input_shape), torch.randint(0, 10, (128,))
+nets = {bf16: models.build_model("mnist", "gap_fc").to(device) for bf16 in (False, True)}
+opts = {bf16: torch.optim.SGD(net.parameters(), lr=0.01) for bf16, net in nets.items()}
 
 
-speed = images_per_second(steps=5 if FAST else 10, rounds=5)
-ratio = speed["bf16"] / speed["float32"]
+def one_step(bf16: bool):
+    """One training step of the recipe's model on a random 128-image batch, float32 or bf16 autocast."""
+    return lambda: training.train_step(nets[bf16], (xb, yb), nn.CrossEntropyLoss(), opts[bf16], device, bf16=bf16)
+
+
+# interleaved repeats of at least a second each (a shared machine's load hits both); the median counts
+float32, bf16 = repeated_timing.measure({"float32": one_step(False), "bf16": one_step(True)},
+                                        work_per_call=128, repeats=3 if FAST else 5)
 amx = "with AMX" if "with AMX" in training.cpu_name() else "without AMX"
-print(f"float32 {speed['float32']:.0f} img/s, bf16 {speed['bf16']:.0f} img/s: bf16 runs at x{ratio:.2f} the "
-      f"float32 speed ({'faster' if ratio > 1 else 'slower'}) on this CPU ({training.cpu_name()}, {amx}); "
-      "measured now, best of 5 alternating rounds (a shared machine: timings vary)")
+print(f"float32: {float32.describe()}\nbf16:    {bf16.describe()}")
+print(repeated_timing.compare_speed(bf16, float32) + f" (this CPU: {training.cpu_name()}, {amx})")
 
 # %%
 config = training.default_config("mnist")
