@@ -145,3 +145,11 @@ def test_a_stalled_peer_is_given_up_on_after_the_timeout(root, tmp_path):
     assert f"stalled longer than --timeout {TIMEOUT} s" in line and "finished epoch(s)" in line
     saved = load_checkpoint(ckpt)["epoch"]
     assert f"holds {saved} finished epoch(s)" in line  # what it says is what is there
+
+
+@pytest.mark.parametrize("message", ["Application timeout caused pair closure",  # DDP's buffer broadcast (gloo)
+                                     "[../third_party/gloo/...] Timed out waiting 5000ms for recv operation",
+                                     "Connection closed by peer [127.0.0.1]:29500"])
+def test_a_lost_peer_is_recognised_wherever_the_process_waited(message):
+    assert distributed._is_communication_error(RuntimeError(message))
+    assert not distributed._is_communication_error(RuntimeError("mat1 and mat2 shapes cannot be multiplied"))

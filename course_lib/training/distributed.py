@@ -269,9 +269,10 @@ def _maybe_crash(rank: int, epoch: int) -> None:
 
 def _is_communication_error(exc: BaseException) -> bool:
     """True for errors of the process group itself (a peer gone, a timeout), not of the model code."""
-    text = str(exc)
-    return isinstance(exc, dist.DistError) or any(
-        mark in text for mark in ("gloo", "NCCL", "Connection reset", "Connection closed", "Timed out"))
+    text = str(exc).lower()  # gloo's words differ by where it waited: "Timed out", "Application timeout
+    return isinstance(exc, dist.DistError) or any(  # caused pair closure" (DDP's buffer broadcast), ...
+        mark in text for mark in ("gloo", "nccl", "connection reset", "connection closed", "timed out", "timeout",
+                                  "pair closure"))
 
 
 def gather_parameters(model: nn.Module, ctx: Context) -> torch.Tensor:
