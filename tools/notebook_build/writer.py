@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat
 from nbformat.v4 import new_notebook
 
-from course_lib.safe_files import atomic_write_bytes
+from course_lib.files import atomic_write_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
 GENERATOR = "make notebooks"
