@@ -16,7 +16,7 @@ from course_lib.config import RANGES, FlagParser, TrainConfig, add_config_argume
 from course_lib.errors import ConfigError
 from course_lib.training import config_from_args, distributed
 
-from .conftest import REPO
+from .conftest import REPO, one_error_line
 
 ENV = {**os.environ, "COURSE_FAST": "0", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
 for name in (*distributed.ENV_VARS, "COURSE_DDP_TIMEOUT"):
@@ -29,13 +29,6 @@ def run(module: str, *args, env: dict | None = None) -> subprocess.CompletedProc
     return subprocess.run([sys.executable, "-m", module, *map(str, args)], cwd=REPO, env={**ENV, **(env or {})},
                           capture_output=True, text=True, timeout=120)
 
-
-def one_error_line(proc: subprocess.CompletedProcess) -> str:
-    assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert "Traceback" not in proc.stderr, proc.stderr
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
-    return lines[0]
 
 
 def inside(name: str, value: float) -> bool:

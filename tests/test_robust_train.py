@@ -18,7 +18,7 @@ from course_lib import files, training
 from course_lib.config import RESUME_MAY_CHANGE, TrainConfig
 from course_lib.training import checkpoint
 
-from .conftest import REPO, write_fake_dataset
+from .conftest import REPO, one_error_line, write_fake_dataset
 
 ENV = {**os.environ, "COURSE_FAST": "0", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
 
@@ -43,14 +43,6 @@ def cli(*args, stop_after: int = 0, timeout: float = 240) -> subprocess.Complete
     return subprocess.run([sys.executable, *head, *map(str, args)], cwd=REPO, env=ENV, capture_output=True,
                           text=True, timeout=timeout)
 
-
-def one_error_line(proc: subprocess.CompletedProcess) -> str:
-    """The single `error: ...` line a user error must print (exit status 2, no traceback)."""
-    assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert "Traceback" not in proc.stderr, proc.stderr
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
-    return lines[0]
 
 
 # ----------------------------------------------------------------------------- resume: the probe
