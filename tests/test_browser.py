@@ -82,26 +82,11 @@ def lab(tmp_path_factory):
     """(server, browser): JupyterLab on a copy of notebooks/ + Chromium; both stopped at the end of this module
     (one sync Playwright per thread at a time: the other browser test modules start their own)."""
     _require_browser()
-    from playwright.sync_api import sync_playwright
-
     work = tmp_path_factory.mktemp("browser")
     root = bh.copy_tree(REPO / "notebooks", work / "course")
     shutil.copy(FIXTURE, root / FIXTURE.name)
-    server = bh.LabServer(root, work / "lab", env={"COURSE_FAST": FAST})
-    pw = browser = None
-    try:
-        server.start()
-        pw = sync_playwright().start()
-        browser = bh.launch_browser(pw)
+    with bh.lab_and_browser(root, work / "lab", env={"COURSE_FAST": FAST}) as (server, browser):
         yield server, browser
-    finally:
-        try:
-            if browser is not None:
-                browser.close()
-            if pw is not None:
-                pw.stop()
-        finally:
-            server.stop()
 
 
 @pytest.fixture(scope="session")
