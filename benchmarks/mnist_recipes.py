@@ -6,8 +6,10 @@ torchvision's MNIST with ToTensor + Normalize. Both read the same provisioned fi
 """
 from __future__ import annotations
 
+import itertools
 import statistics
 import time
+from typing import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -49,8 +51,10 @@ class ExamplesNet(nn.Module):
         return self.fc2(x)
 
 
-def baseline_run(max_epochs: int = 6, target: float = 0.99, seed: int = 1) -> dict:
-    """Train the examples recipe until `target` test accuracy (or max_epochs); times per epoch."""
+def baseline_epochs(max_epochs: int = 6, target: float = 0.99, seed: int = 1) -> Iterator[tuple[float, float]]:
+    """Train the examples recipe one epoch per `next()`: yields (test accuracy, training seconds) until
+    `target` test accuracy or `max_epochs`. A generator, so that its epochs can run between the course's
+    runs and both see the same hour of a shared machine."""
     import torchvision
     from torchvision import transforms
 
@@ -65,8 +69,7 @@ def baseline_run(max_epochs: int = 6, target: float = 0.99, seed: int = 1) -> di
     model = ExamplesNet().to(device)
     opt = torch.optim.Adadelta(model.parameters(), lr=1.0)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.7)
-    accs, seconds = [], []
-    for epoch in range(max_epochs):
+    for _ in range(max_epochs):
         model.train()
         start = time.perf_counter()
         for X, y in train_loader:
@@ -74,12 +77,17 @@ def baseline_run(max_epochs: int = 6, target: float = 0.99, seed: int = 1) -> di
             opt.zero_grad()
             F.cross_entropy(model(X), y).backward()
             opt.step()
-        seconds.append(time.perf_counter() - start)
+        seconds = time.perf_counter() - start
         sched.step()
-        accs.append(evaluate(model, test_loader, device).accuracy)
-        if accs[-1] >= target:
-            break
-    return {"params": count_parameters(model), "test_acc": accs, "seconds": seconds,
+        accuracy = evaluate(model, test_loader, device).accuracy
+        yield accuracy, seconds
+        if accuracy >= target:
+            return
+
+
+def baseline_summary(epochs: list[tuple[float, float]], target: float = 0.99) -> dict:
+    accs, seconds = [a for a, _ in epochs], [s for _, s in epochs]
+    return {"params": count_parameters(ExamplesNet()), "test_acc": accs, "seconds": seconds,
             "time_to_target": time_to_target(accs, seconds, target)}
 
 
@@ -92,16 +100,41 @@ def course_run(seed: int, target: float = 0.99) -> dict:
             "epochs": config.epochs}
 
 
-def compare(runs: int = 5, baseline_epochs: int = 6) -> dict:
-    """`runs` course runs (median time) and one baseline run, all in this process."""
-    course = [course_run(seed) for seed in range(runs)]
-    base = baseline_run(baseline_epochs)
+def recipe_goal(course_seconds: list[float], held: list[float], baseline_epoch_seconds: float,
+                max_ratio: float = 1.0, min_held: float = 0.994) -> dict:
+    """Issue 17's goal for the default recipe, from one bench run: every seed's training time at most
+    `max_ratio` baseline epochs, and every seed's accuracy held over its last two epochs >= `min_held`."""
+    ratios = [s / baseline_epoch_seconds for s in course_seconds]
+    slow = [seed for seed, r in enumerate(ratios) if r > max_ratio]
+    low = [seed for seed, a in enumerate(held) if a < min_held]
+    misses = []
+    if slow:
+        misses.append(f"seeds {slow} take more than {max_ratio:g} baseline epoch(s)")
+    if low:
+        misses.append(f"seeds {low} hold less than {min_held:.2%}")
+    return {"ratios": ratios, "median_ratio": statistics.median(ratios), "min_ratio": min(ratios),
+            "max_ratio": max(ratios), "met": not misses,
+            "verdict": "met" if not misses else "not met: " + "; ".join(misses)}
+
+
+def compare(runs: int = 10, baseline_max_epochs: int = 6) -> dict:
+    """`runs` course runs (seeds 0..runs-1) with the baseline's epochs run between them, all in this process."""
+    baseline = baseline_epochs(baseline_max_epochs)
+    course, base_epochs = [], []
+    for seed in range(runs):
+        base_epochs += list(itertools.islice(baseline, 1))  # one baseline epoch before each course run
+        course.append(course_run(seed))
+    base_epochs += list(baseline)  # the rest, until it reaches 99 %
+    base = baseline_summary(base_epochs)
     total = statistics.median(sum(r["seconds"]) for r in course)
     held = [min(r["test_acc"][-2:]) for r in course]  # accuracy held over the last two epochs
     t99 = statistics.median(r["time_to_target"] or float("nan") for r in course)
+    epoch_s = statistics.median(base["seconds"])
     return {
         "course": {"runs": course, "median_seconds": total, "min_acc_last_two": held,
                    "median_time_to_99": t99},
         "baseline": base,
+        "baseline_epoch_seconds": epoch_s,
+        "goal": recipe_goal([sum(r["seconds"]) for r in course], held, epoch_s),
         "ratio_time_to_99": t99 / base["time_to_target"] if base["time_to_target"] else None,
     }
