@@ -28,7 +28,7 @@ class TrainConfig:
     cooldown: float = 0.0             # fraction of the run (at the end) held at OneCycle's final lr
     augment: bool = False             # random rotation + shift, strength per dataset (+ mirroring if it allows)
     clean_epochs: int = 0             # the last epochs train on un-augmented images (YOLO's close_mosaic)
-    bf16: bool = False                # bf16 autocast (2-2.7x faster on CPUs with AMX, slower on most others)
+    bf16: bool = False                # bf16 autocast (2-2.7x faster on CPUs with AMX)
     channels_last: bool = False       # NHWC memory layout (helps CIFAR-size nets)
     in_memory: bool = True            # whole dataset as one tensor (fast) vs DataLoader
     train_size: int = 0               # 0 = all training images, else a fixed random subset
@@ -52,16 +52,6 @@ class TrainConfig:
     def describe(self) -> str:
         """The config as aligned `name = value` lines, printed at the start of a run."""
         return "\n".join(f"  {f.name:<16} = {getattr(self, f.name)!r}" for f in fields(self))
-
-
-# A recipe's `bf16` may be this instead of True/False: bf16 where it speeds training up (a GPU, a CPU with
-# AMX), float32 elsewhere; `training.default_config` decides for the run's device (`training.bf16_pays`).
-BF16_WHERE_IT_PAYS = "where it pays"
-
-
-def recipe_fields(recipe: dict[str, Any], bf16: bool = False) -> dict[str, Any]:
-    """`recipe` with a BF16_WHERE_IT_PAYS `bf16` replaced by `bf16` (the device's answer)."""
-    return {**recipe, "bf16": bf16} if recipe.get("bf16") == BF16_WHERE_IT_PAYS else dict(recipe)
 
 
 # Each numeric field's allowed range: (low, high, low included, high included); NaN and inf are never allowed.

@@ -1,7 +1,6 @@
 """Training: one batch's life cycle, evaluation, fit, checkpoints that survive a kill."""
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
@@ -14,7 +13,6 @@ from torch import nn
 from course_lib import data, training
 from course_lib.config import TrainConfig
 from course_lib.data import loaders
-from course_lib.errors import ConfigError
 from course_lib.models import build_model
 from course_lib.training import checkpoint
 
@@ -267,26 +265,3 @@ def test_checkpoints_from_before_a_config_field_existed_compare_with_its_default
 def test_config_rejects_unknown_fields():
     with pytest.raises(TypeError, match="learning_rate"):
         TrainConfig().replace(learning_rate=0.1)
-
-
-@pytest.mark.parametrize("amx", [True, False])
-def test_the_mnist_recipe_uses_bf16_only_where_it_pays(monkeypatch, amx):
-    from course_lib.training import device as device_module
-
-    monkeypatch.setattr(device_module, "_cpuinfo", lambda: "flags\t: fpu avx512_bf16" + (" amx_bf16" if amx else ""))
-    assert training.has_amx() is amx and training.cpu_name().endswith("with AMX") is amx
-    assert training.bf16_pays(torch.device("cpu")) is amx  # x1.5-1.7 with AMX; slower without it
-    assert training.default_config("mnist", device="cpu").bf16 is amx
-    assert training.default_config("mnist", device="cpu", bf16=True).bf16  # asking for it wins
-    args = argparse.Namespace(dataset="mnist", device="cpu")  # the flags given (the parser suppresses the rest)
-    assert training.config_from_args(args).bf16 is amx  # the command line decides for its device
-    assert training.default_config("fashion_mnist", device="cpu").bf16 is False  # a plain False stays False
-
-
-def test_a_recipe_bf16_where_it_pays_is_not_a_value_a_config_accepts():
-    from course_lib.config import BF16_WHERE_IT_PAYS, recipe_fields
-
-    with pytest.raises(ConfigError, match="bf16 has the wrong type"):
-        TrainConfig(bf16=BF16_WHERE_IT_PAYS)  # only default_config turns it into True or False
-    assert recipe_fields({"bf16": BF16_WHERE_IT_PAYS, "lr": 0.1}, bf16=True) == {"bf16": True, "lr": 0.1}
-    assert recipe_fields({"bf16": False}, bf16=True) == {"bf16": False}

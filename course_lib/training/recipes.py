@@ -6,20 +6,17 @@ from __future__ import annotations
 import argparse
 import time
 
-from ..config import TrainConfig, given_fields, recipe_fields
+from ..config import TrainConfig, given_fields
 from ..data import DATASETS, get_loaders, get_spec, is_fast_mode
 from ..models import ImageClassifier, build_model, count_parameters
-from .device import bf16_pays, environment_line, get_device, seed_everything
+from .device import environment_line, get_device, seed_everything
 from .history import History
 from .loop import SingleProcess, fit
 
 
 def default_config(dataset: str = "mnist", **overrides) -> TrainConfig:
-    """The tuned recipe of `dataset` (its DatasetSpec.recipe), with `overrides` applied. A recipe's bf16
-    "where it pays" becomes True or False for the run's device (`bf16_pays`: a GPU, or a CPU with AMX)."""
-    recipe = get_spec(dataset).recipe
-    device = get_device(overrides.get("device") or None)
-    return TrainConfig(dataset=dataset).replace(**recipe_fields(recipe, bf16_pays(device))).replace(**overrides)
+    """The tuned recipe of `dataset` (its DatasetSpec.recipe), with `overrides` applied."""
+    return TrainConfig(dataset=dataset).replace(**get_spec(dataset).recipe).replace(**overrides)
 
 
 def config_from_args(args: argparse.Namespace, recipe: bool = True) -> TrainConfig:
@@ -27,8 +24,7 @@ def config_from_args(args: argparse.Namespace, recipe: bool = True) -> TrainConf
     then the flags given on top of it."""
     given = given_fields(args)
     dataset = given.get("dataset", TrainConfig.dataset)
-    device = {"device": given["device"]} if "device" in given else {}  # bf16 "where it pays" is per device
-    base = default_config(dataset, **device) if recipe and dataset in DATASETS else TrainConfig(dataset=dataset)
+    base = default_config(dataset) if recipe and dataset in DATASETS else TrainConfig(dataset=dataset)
     return base.replace(**given)  # an unknown data set fails with its clear error when the data is read
 
 
