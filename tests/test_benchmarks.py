@@ -64,31 +64,37 @@ def test_slider_render_times_every_strategy_on_new_settings():
 
 
 def test_recipe_goal_is_met_only_when_every_seed_is_fast_enough_and_accurate_enough():
-    met = mnist_recipes.recipe_goal([30.0, 40.0], [0.9950, 0.9940], baseline_epoch_seconds=40.0)
+    met = mnist_recipes.recipe_goal([30.0, 40.0], [0.9950, 0.9940], baseline_epoch_seconds=[40.0, 40.0])
     assert met["met"] and met["verdict"] == "met"
     assert met["ratios"] == [0.75, 1.0] and met["median_ratio"] == 0.875
-    slow = mnist_recipes.recipe_goal([30.0, 41.0], [0.9950, 0.9950], baseline_epoch_seconds=40.0)
+    slow = mnist_recipes.recipe_goal([30.0, 41.0], [0.9950, 0.9950], baseline_epoch_seconds=[40.0, 40.0])
     assert not slow["met"] and slow["verdict"] == "not met: seeds [1] take more than 1 baseline epoch(s)"
-    low = mnist_recipes.recipe_goal([30.0, 30.0, 30.0], [0.9950, 0.9939, 0.9938], baseline_epoch_seconds=40.0)
+    paired = mnist_recipes.recipe_goal([30.0, 41.0], [0.9950, 0.9950], baseline_epoch_seconds=[40.0, 50.0])
+    assert paired["met"] and paired["ratios"] == [0.75, 0.82]  # each run against its own baseline epoch
+    low = mnist_recipes.recipe_goal([30.0, 30.0, 30.0], [0.9950, 0.9939, 0.9938], baseline_epoch_seconds=[40.0] * 3)
     assert not low["met"] and low["verdict"] == "not met: seeds [1, 2] hold less than 99.40%"
 
 
-def test_compare_runs_one_baseline_epoch_before_each_course_run_and_the_rest_after(monkeypatch):
+def test_compare_runs_one_baseline_epoch_before_each_course_run_and_the_rest_until_99_percent(monkeypatch):
     order = []
 
     def fake_baseline(max_epochs):
-        for epoch, acc in enumerate([0.98, 0.985, 0.991][:max_epochs]):
+        for epoch, acc in enumerate([0.98, 0.985, 0.991, 0.992][:max_epochs]):
             order.append(f"b{epoch}")
             yield acc, 10.0 + epoch
 
-    def fake_course(seed):
+    def fake_course(seed, target):
         order.append(f"c{seed}")
         return {"params": 1, "test_acc": [0.995, 0.996], "seconds": [4.0, 4.0 + seed], "time_to_target": 4.0,
                 "epochs": 2}
 
     monkeypatch.setattr(mnist_recipes, "baseline_epochs", fake_baseline)
     monkeypatch.setattr(mnist_recipes, "course_run", fake_course)
-    result = mnist_recipes.compare(runs=2, baseline_max_epochs=3)
-    assert order == ["b0", "c0", "b1", "c1", "b2"]
-    assert result["baseline"]["time_to_target"] == 33.0 and result["baseline_epoch_seconds"] == 11.0
-    assert result["goal"]["ratios"] == [8.0 / 11.0, 9.0 / 11.0] and result["goal"]["met"]
+    result = mnist_recipes.compare(runs=2, baseline_max_epochs=4)
+    assert order == ["b0", "c0", "b1", "c1", "b2"]  # stops at 99 %, before its max of 4 epochs
+    assert result["baseline"]["time_to_target"] == 33.0 and result["baseline"]["seconds"] == [10.0, 11.0, 12.0]
+    assert result["goal"]["ratios"] == [8.0 / 10.0, 9.0 / 11.0] and result["goal"]["met"]  # paired epochs
+    order.clear()
+    result = mnist_recipes.compare(runs=3, baseline_max_epochs=2)
+    assert order == ["b0", "c0", "b1", "c1", "b2", "c2"]  # a pair for every run, even past 99 %
+    assert result["goal"]["ratios"] == [8.0 / 10.0, 9.0 / 11.0, 10.0 / 12.0]
