@@ -82,6 +82,7 @@ def baseline_epochs(max_epochs: int = 10, seed: int = 1) -> Iterator[tuple[float
 
 
 def baseline_summary(epochs: list[tuple[float, float]], target: float = 0.99) -> dict:
+    """The baseline's parameters, per-epoch test accuracies and seconds, and its time to `target`."""
     accs, seconds = [a for a, _ in epochs], [s for _, s in epochs]
     return {"params": count_parameters(ExamplesNet()), "test_acc": accs, "seconds": seconds,
             "time_to_target": time_to_target(accs, seconds, target)}
