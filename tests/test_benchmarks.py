@@ -66,6 +66,7 @@ def test_slider_render_times_every_strategy_on_new_settings():
 def test_recipe_goal_is_met_only_when_every_seed_is_fast_enough_and_accurate_enough():
     met = mnist_recipes.recipe_goal([30.0, 40.0], [0.9950, 0.9940], baseline_epoch_seconds=[40.0, 40.0])
     assert met["met"] and met["verdict"] == "met"
+    assert met["goal"] == "<= 1 baseline epoch(s) and every seed >= 99.40%"  # the label says the bounds used
     assert met["ratios"] == [0.75, 1.0] and met["median_ratio"] == 0.875
     slow = mnist_recipes.recipe_goal([30.0, 41.0], [0.9950, 0.9950], baseline_epoch_seconds=[40.0, 40.0])
     assert not slow["met"] and slow["verdict"] == "not met: seeds [1] take more than 1 baseline epoch(s)"
